@@ -1,0 +1,43 @@
+"""Frame batches as every metric takes them: uint8 RGB, HxWx3 or NxHxWx3 or a list of HxWx3.
+
+One place checks shapes, so that a metric never silently compares a BGR or a float frame, or
+two clips of different lengths.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Sequence, Union
+
+import numpy as np
+import torch
+
+Frames = Union[np.ndarray, Sequence[np.ndarray]]
+
+
+def as_batch(frames: Frames) -> np.ndarray:
+    """NxHxWx3 uint8 view of ``frames``; a single HxWx3 frame becomes a batch of one."""
+    batch = np.asarray(frames) if isinstance(frames, np.ndarray) else np.stack([np.asarray(f) for f in frames])
+    if batch.ndim == 3:
+        batch = batch[None]
+    if batch.ndim != 4 or batch.shape[-1] != 3 or batch.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8 RGB HxWx3 (or NxHxWx3), got {batch.dtype} {batch.shape}")
+    return batch
+
+
+def as_pair(reference: Frames, decoded: Frames) -> tuple[np.ndarray, np.ndarray]:
+    """Both batches, checked to be comparable frame by frame."""
+    ref, dec = as_batch(reference), as_batch(decoded)
+    if ref.shape != dec.shape:
+        raise ValueError(f"reference {ref.shape} and decoded {dec.shape} frames differ in shape; resize or trim first")
+    return ref, dec
+
+
+def to_tensor01(batch: np.ndarray) -> torch.Tensor:
+    """[N, 3, H, W] float32 in [0, 1]: the model convention (docs/ARCHITECTURE.md)."""
+    return torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def chunks(n: int, size: int) -> Iterator[slice]:
+    """Slices of ``range(n)`` of at most ``size``: bounds memory for long clips."""
+    for start in range(0, n, max(1, size)):
+        yield slice(start, min(n, start + max(1, size)))

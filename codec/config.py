@@ -1,0 +1,165 @@
+"""Model configuration: every size and loss weight of the AVFR model in one dataclass.
+
+Why one flat dataclass: the whole config travels as JSON inside each safetensors model file,
+so a receiver rebuilds exactly the network the sender trained; a flat record of plain values
+is trivial to serialise and diff. Presets live as YAML in ``codec/configs/``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from codec.errors import ModelError
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+
+@dataclass
+class ModelConfig:
+    """Sizes of every network and the loss weights.
+
+    Defaults are the paper's (256x256, K=10, FOMM vox-256 channel counts) where the paper
+    gives them; FOMM's vox-256.yaml fills in what the paper leaves out.
+    """
+
+    name: str = "paper-256"
+    image_size: int = 256
+    in_channels: int = 5  # RGB + mesh drawing + face mask (ARCHITECTURE.md)
+    image_channels: int = 3
+    num_kp: int = 10
+
+    # keypoint detector (FOMM vox-256: block_expansion 32, max_features 1024, 5 blocks)
+    kp_block_expansion: int = 32
+    kp_max_features: int = 1024
+    kp_num_blocks: int = 5
+    kp_scale_factor: float = 0.25
+    kp_temperature: float = 0.1
+    kp_estimate_jacobian: bool = True
+
+    # dense motion (FOMM vox-256: block_expansion 64, max_features 1024, 5 blocks)
+    dm_block_expansion: int = 64
+    dm_max_features: int = 1024
+    dm_num_blocks: int = 5
+    dm_scale_factor: float = 0.25
+    dm_kp_variance: float = 0.01
+
+    # generator (FOMM vox-256: block_expansion 64, max_features 512, 2 down, 6 bottleneck)
+    gen_block_expansion: int = 64
+    gen_max_features: int = 512
+    gen_num_down_blocks: int = 2
+    gen_num_bottleneck_blocks: int = 6
+    spade_hidden: int = 128
+    spade_norm: str = "batch"  # "batch" (SPADE paper) or "instance"
+    gen_warp_skips: bool = True  # also feed warped identity skips to the decoder
+    gen_source_residual: bool = True  # output = sigmoid(logit(warped source) + decoder)
+
+    # audio: 80 mels x 20 frames (200 ms at 10 ms hop), see ARCHITECTURE.md
+    n_mels: int = 80
+    mel_frames: int = 20
+    audio_block_expansion: int = 32
+    audio_channels: int = 256  # c of Enc_aud (h/4 x w/4 x c)
+    audio_embedding: int = 512
+    attention_block_expansion: int = 32
+
+    # discriminator (FOMM vox-256: block_expansion 32, max_features 512, 4 blocks, sn)
+    disc_block_expansion: int = 32
+    disc_max_features: int = 512
+    disc_num_blocks: int = 4
+    disc_scales: list[float] = field(default_factory=lambda: [1.0])
+    disc_spectral_norm: bool = True
+
+    # losses
+    lpips_backbone: str = "alex"  # "alex" or "vgg"
+    gan_mode: str = "ls"  # "ls" (least squares, FOMM) or "bce" (paper eq. 3-4)
+    loss_l1: float = 1.0
+    loss_perceptual: float = 1.0
+    loss_equivariance_value: float = 10.0
+    loss_equivariance_jacobian: float = 10.0
+    loss_gan: float = 1.0
+    loss_feature_matching: float = 0.0
+    equivariance_sigma_affine: float = 0.05
+    equivariance_sigma_tps: float = 0.005
+    equivariance_points_tps: int = 5
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Fail early on sizes the networks cannot honour rather than deep in a conv."""
+        down = 2**self.gen_num_down_blocks
+        if self.image_size % down:
+            raise ModelError(f"image_size {self.image_size} is not divisible by {down}; fix the model config")
+        for what, scale, blocks in (("kp", self.kp_scale_factor, self.kp_num_blocks), ("dm", self.dm_scale_factor, self.dm_num_blocks)):
+            side = self.image_size * scale
+            if side != int(side) or int(side) % 2**blocks:
+                raise ModelError(
+                    f"{what}: image_size x {what}_scale_factor = {side:g} must be a multiple of 2**{what}_num_blocks; fix the model config"
+                )
+        feature = self.feature_size
+        if feature & (feature - 1):
+            raise ModelError(f"image_size / 2**gen_num_down_blocks = {feature} must be a power of two; fix the model config")
+        if self.lpips_backbone not in ("alex", "vgg"):
+            raise ModelError(f"lpips_backbone must be 'alex' or 'vgg', not {self.lpips_backbone!r}")
+        if self.gan_mode not in ("ls", "bce"):
+            raise ModelError(f"gan_mode must be 'ls' or 'bce', not {self.gan_mode!r}")
+        if self.spade_norm not in ("batch", "instance"):
+            raise ModelError(f"spade_norm must be 'batch' or 'instance', not {self.spade_norm!r}")
+
+    @property
+    def feature_size(self) -> int:
+        """Side of Enc_motion / Enc_aud: h/4 in the paper (h / 2**num_down_blocks)."""
+        return self.image_size // 2**self.gen_num_down_blocks
+
+    def gen_channels(self, level: int) -> int:
+        """Generator channels at ``level`` (0 = full resolution), FOMM's doubling rule."""
+        return min(self.gen_max_features, self.gen_block_expansion * 2**level)
+
+    @property
+    def motion_channels(self) -> int:
+        """c of Enc_motion (the warped source features at h/4)."""
+        return self.gen_channels(self.gen_num_down_blocks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "ModelConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ModelError(f"unknown model config keys {unknown}; check the config file")
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ModelConfig":
+        return cls.from_dict(json.loads(text))
+
+
+def available_presets() -> list[str]:
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
+def load_config(name_or_path: str | Path) -> ModelConfig:
+    """Load a preset by name (``light-128``) or a YAML file by path."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = CONFIG_DIR / f"{name_or_path}.yaml"
+    if not path.is_file():
+        raise ModelError(f"model config {name_or_path!s} not found; presets: {', '.join(available_presets())}")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ModelError(f"model config {path} is not valid YAML ({exc.__class__.__name__}); fix the file") from exc
+    if not isinstance(values, dict):
+        raise ModelError(f"model config {path} must be a mapping of key: value")
+    values.setdefault("name", path.stem)
+    return ModelConfig.from_dict(values)

@@ -1,0 +1,96 @@
+"""Training checkpoints as safetensors: networks, optimisers and schedulers in one file.
+
+A checkpoint must never need unpickling, so optimiser state is flattened into named tensors
+and the few non-tensor fields (param groups, scheduler counters, step) go into the file's
+JSON metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from codec.errors import ModelError
+
+
+def _flatten_optimizer(prefix: str, state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, Any] = {}
+    for pid, slots in state["state"].items():
+        for key, value in slots.items():
+            name = f"{prefix}.state.{pid}.{key}"
+            if torch.is_tensor(value):
+                tensors[name] = value.detach().cpu().contiguous()
+            else:
+                scalars[name] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def _unflatten_optimizer(prefix: str, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {}
+    items = list(tensors.items()) + list(meta["scalars"].items())
+    for name, value in items:
+        if not name.startswith(prefix + ".state."):
+            continue
+        pid, key = name[len(prefix) + 7 :].split(".", 1)
+        state.setdefault(int(pid), {})[key] = value
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_checkpoint(
+    path: Path,
+    modules: dict[str, torch.nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer],
+    schedulers: dict[str, Any],
+    step: int,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Write atomically (temp file + rename) so a kill mid-write never loses the last good one."""
+    tensors: dict[str, torch.Tensor] = {}
+    meta: dict[str, Any] = {"step": step, "optimizers": {}, "schedulers": {}, "extra": extra or {}}
+    for name, module in modules.items():
+        for key, value in module.state_dict().items():
+            tensors[f"module.{name}.{key}"] = value.detach().cpu().contiguous()
+    for name, opt in optimizers.items():
+        opt_tensors, opt_meta = _flatten_optimizer(f"optim.{name}", opt.state_dict())
+        tensors.update(opt_tensors)
+        meta["optimizers"][name] = opt_meta
+    for name, sched in schedulers.items():
+        meta["schedulers"][name] = sched.state_dict()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    save_file(tensors, str(tmp), metadata={"avfr_checkpoint": json.dumps(meta)})
+    os.replace(tmp, path)
+
+
+def load_checkpoint(
+    path: Path,
+    modules: dict[str, torch.nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer],
+    schedulers: dict[str, Any],
+) -> dict[str, Any]:
+    """Restore everything in place; returns the metadata (step, extra)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"checkpoint {path} not found: check --run-dir, or start without --resume")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = json.loads(f.metadata()["avfr_checkpoint"])
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as err:  # safetensors raises several types for damaged files
+        raise ModelError(f"checkpoint {path} is unreadable ({err}): resume from an earlier one") from None
+    for name, module in modules.items():
+        prefix = f"module.{name}."
+        module.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
+    for name, opt in optimizers.items():
+        opt.load_state_dict(_unflatten_optimizer(f"optim.{name}", tensors, meta["optimizers"][name]))
+    for name, sched in schedulers.items():
+        sched.load_state_dict(meta["schedulers"][name])
+    return meta

@@ -1,0 +1,113 @@
+"""Loss wrappers in FOMM's style: one module computes every generator loss, one the D loss.
+
+Keeping the losses inside modules (as FOMM's GeneratorFullModel / DiscriminatorFullModel)
+keeps a trainer a short loop::
+
+    losses = gen_full(batch)                      # dict of weighted loss terms
+    sum(losses.values()).backward(); opt_g.step()
+    d = disc_full(batch, gen_full.last_output)    # uses the prediction, detached
+    sum(d.values()).backward(); opt_d.step()
+
+The G backward also leaves gradients in the discriminator's parameters (the adversarial
+term flows through D): zero D's gradients before its own backward, as FOMM does.
+
+Generator loss (paper eq. 4): L1 + LPIPS + equivariance (value + Jacobian) + adversarial,
+plus FOMM's feature matching when its weight is non-zero; every weight comes from the
+``ModelConfig``. The dict holds only the weighted terms, so their sum is the total. A term
+whose weight is zero is not computed, and ``use_gan=False`` skips D entirely (GAN warm-up).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from codec.config import ModelConfig
+from codec.losses.equivariance import RandomTransform, equivariance_losses
+from codec.losses.gan import discriminator_loss, feature_matching_loss, generator_adversarial_loss
+from codec.losses.lpips import LPIPS
+from codec.model import AVFRModel
+from codec.networks.discriminator import Discriminator
+
+Batch = dict[str, torch.Tensor]
+
+
+def target_rgb(batch: Batch, channels: int) -> torch.Tensor:
+    """The driving frame's RGB: what the generator must reproduce."""
+    return batch["driving"][:, :channels]
+
+
+class GeneratorFullModel(nn.Module):
+    """``forward(batch) -> {"l1", "perceptual", "equivariance_value", "equivariance_jacobian",
+    "gan", "feature_matching"}`` (weighted; absent when weight 0); outputs in ``last_output``."""
+
+    def __init__(
+        self,
+        model: AVFRModel,
+        discriminator: Discriminator | None,
+        config: ModelConfig | None = None,
+        lpips: LPIPS | None = None,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.cfg = config or model.config
+        self.discriminator = discriminator
+        if lpips is None and self.cfg.loss_perceptual > 0:
+            lpips = LPIPS(self.cfg.lpips_backbone)
+        self.lpips = lpips
+        self.last_output: dict[str, torch.Tensor] = {}
+
+    def equivariance(self, batch: Batch, kp_driving: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = self.cfg
+        driving = batch["driving"]
+        transform = RandomTransform.random(
+            driving.shape[0], cfg.equivariance_sigma_affine, cfg.equivariance_sigma_tps, cfg.equivariance_points_tps, driving.device
+        )
+        return equivariance_losses(self.model.keypoints, driving, kp_driving, transform)
+
+    def adversarial(self, pred: torch.Tensor, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        cfg, losses = self.cfg, {}
+        fake = self.discriminator(pred)
+        if cfg.loss_gan > 0:
+            losses["gan"] = cfg.loss_gan * generator_adversarial_loss(fake, cfg.gan_mode)
+        if cfg.loss_feature_matching > 0:
+            with torch.no_grad():
+                real_scores = self.discriminator(real)
+            losses["feature_matching"] = cfg.loss_feature_matching * feature_matching_loss(real_scores, fake)
+        return losses
+
+    def forward(self, batch: Batch, use_gan: bool = True) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
+        out = self.model(batch["source"], batch["driving"], batch["mel"])
+        self.last_output = out
+        pred, real = out["prediction"], target_rgb(batch, cfg.image_channels)
+        losses: dict[str, torch.Tensor] = {"l1": cfg.loss_l1 * (pred - real).abs().mean()}
+        if self.lpips is not None and cfg.loss_perceptual > 0:
+            losses["perceptual"] = cfg.loss_perceptual * self.lpips(pred, real).mean()
+        if cfg.loss_equivariance_value > 0 or cfg.loss_equivariance_jacobian > 0:
+            value, jac = self.equivariance(batch, out["kp_driving"])
+            losses["equivariance_value"] = cfg.loss_equivariance_value * value
+            losses["equivariance_jacobian"] = cfg.loss_equivariance_jacobian * jac
+        if use_gan and self.discriminator is not None and (cfg.loss_gan > 0 or cfg.loss_feature_matching > 0):
+            losses.update(self.adversarial(pred, real))
+        return losses
+
+
+class DiscriminatorFullModel(nn.Module):
+    """``forward(batch, generated) -> {"disc": weighted loss}`` (paper eq. 3).
+
+    ``generated`` is the prediction tensor or the generator's output dict; it is detached here.
+    """
+
+    def __init__(self, model: AVFRModel | None, discriminator: Discriminator, config: ModelConfig | None = None) -> None:
+        super().__init__()
+        if config is None and model is None:
+            raise ValueError("DiscriminatorFullModel needs a config or a model to read it from")
+        self.cfg = config or model.config  # type: ignore[union-attr]
+        self.discriminator = discriminator
+
+    def forward(self, batch: Batch, generated: torch.Tensor | dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        pred = generated["prediction"] if isinstance(generated, dict) else generated
+        real = target_rgb(batch, pred.shape[1])
+        loss = discriminator_loss(self.discriminator(real), self.discriminator(pred.detach()), self.cfg.gan_mode)
+        return {"disc": self.cfg.loss_gan * loss}

@@ -1,0 +1,351 @@
+"""`avfr train`: the paper's recipe (Adam, step drops, L1 + LPIPS + equivariance + GAN) at our scale.
+
+One loop serves every setting: CPU or CUDA (mixed precision there), one process or several
+under torchrun (DDP). Batches are drawn by :class:`StepBatchSampler`, which derives each
+step's global batch from (seed, step) alone, so a resumed run sees exactly the batches an
+uninterrupted one would, and each DDP rank takes its slice of the same global batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import yaml
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Sampler
+
+from codec.config import ModelConfig, load_config
+from codec.errors import AvfrError
+from codec.model import AVFRModel, save_model
+from codec.networks.discriminator import Discriminator
+from codec.progress import progress_bar
+from codec.training.checkpoint import load_checkpoint, save_checkpoint
+from codec.training.dataset import PreparedDataset
+from codec.training.full_model import DiscriminatorFullModel, GeneratorFullModel
+from codec.training.samples import save_sample_grid
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "train"
+
+
+@dataclass
+class TrainConfig:
+    """Everything about a training run that is not the network itself."""
+
+    model: str = "light-128"
+    data: str = "~/.cache/avfr/prepared"
+    run_dir: str = "runs/light-128"
+    steps: int = 20000
+    batch_size: int = 4
+    lr_generator: float = 2e-4
+    lr_discriminator: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    # The paper drops the rate at epochs 60 and 90 of ~100: the same fractions of our steps.
+    lr_milestones: tuple[float, float] = (0.6, 0.9)
+    lr_gamma: float = 0.1
+    gan_start_step: int = 0
+    augment: bool = True
+    num_workers: int = 1
+    seed: int = 0
+    log_every: int = 25
+    sample_every: int = 500
+    checkpoint_every: int = 250
+    export_every: int = 1000
+    amp: bool = True
+    max_seconds: float | None = None
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise AvfrError(f"unknown training option(s) {sorted(unknown)}: the options are {sorted(known)}")
+        values = dict(values)
+        for key in ("betas", "lr_milestones"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+
+def load_train_config(name_or_path: str) -> TrainConfig:
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = CONFIG_DIR / f"{name_or_path}.yaml"
+    if not path.is_file():
+        presets = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+        raise AvfrError(f"training config {name_or_path} not found: give a YAML path or one of {presets}")
+    return TrainConfig.from_dict(yaml.safe_load(path.read_text()) or {})
+
+
+class StepBatchSampler(Sampler[list[int]]):
+    """Identity-balanced batches that depend only on (seed, step): exact resume and DDP slicing."""
+
+    def __init__(self, weights: np.ndarray, batch_size: int, start_step: int, steps: int, seed: int, rank: int = 0, world: int = 1) -> None:
+        if batch_size % world:
+            raise AvfrError(f"batch size {batch_size} does not split over {world} processes: use a multiple of {world}")
+        self.p = np.asarray(weights, np.float64) / np.sum(weights)
+        self.batch_size, self.start_step, self.steps = batch_size, start_step, steps
+        self.seed, self.rank, self.world = seed, rank, world
+
+    def batch_for_step(self, step: int) -> list[int]:
+        rng = np.random.default_rng([self.seed, step])
+        batch = rng.choice(len(self.p), size=self.batch_size, replace=True, p=self.p)
+        per_rank = self.batch_size // self.world
+        return [int(i) for i in batch[self.rank * per_rank : (self.rank + 1) * per_rank]]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for step in range(self.start_step, self.steps):
+            yield self.batch_for_step(step)
+
+    def __len__(self) -> int:
+        return max(self.steps - self.start_step, 0)
+
+
+@dataclass
+class DistInfo:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device: torch.device) -> DistInfo:
+    """Join the torchrun process group when launched under torchrun; a no-op otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return DistInfo()
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend)
+    return DistInfo(rank=dist.get_rank(), world=dist.get_world_size(), local_rank=int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def pick_train_device(name: str, info_local_rank: int = 0) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        name = f"cuda:{int(os.environ.get('LOCAL_RANK', info_local_rank))}"
+    return torch.device(name)
+
+
+def seed_step(seed: int, step: int, rank: int) -> None:
+    """Per-step seeding of the global RNGs: random augmentation and losses repeat on resume."""
+    s = (seed * 1_000_003 + step * 97 + rank) % (2**31)
+    torch.manual_seed(s)
+    np.random.seed(s)
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, device: torch.device, dist_info: DistInfo) -> None:
+        self.cfg, self.device, self.dist = cfg, device, dist_info
+        base = load_config(cfg.model)
+        self.model_config = ModelConfig.from_dict({**base.to_dict(), **cfg.model_overrides})
+        self.model = AVFRModel(self.model_config).to(device)
+        self.discriminator = Discriminator(self.model_config).to(device)
+        self.gen_full = GeneratorFullModel(self.model, self.discriminator, self.model_config).to(device)
+        self.disc_full = DiscriminatorFullModel(self.model, self.discriminator, self.model_config).to(device)
+        self.opt_g = torch.optim.Adam(self.model.parameters(), lr=cfg.lr_generator, betas=cfg.betas)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.lr_discriminator, betas=cfg.betas)
+        milestones = [int(f * cfg.steps) for f in cfg.lr_milestones]
+        self.sched_g = torch.optim.lr_scheduler.MultiStepLR(self.opt_g, milestones, gamma=cfg.lr_gamma)
+        self.sched_d = torch.optim.lr_scheduler.MultiStepLR(self.opt_d, milestones, gamma=cfg.lr_gamma)
+        # bf16 autocast on CUDA: no loss scaling needed, unlike fp16.
+        self.use_amp = cfg.amp and device.type == "cuda"
+        if dist_info.world > 1:
+            ids = [device.index] if device.type == "cuda" else None
+            self.gen_train: torch.nn.Module = DistributedDataParallel(self.gen_full, device_ids=ids, find_unused_parameters=True)
+            self.disc_train: torch.nn.Module = DistributedDataParallel(self.disc_full, device_ids=ids, find_unused_parameters=True)
+        else:
+            self.gen_train, self.disc_train = self.gen_full, self.disc_full
+        self.run_dir = Path(cfg.run_dir).expanduser()
+        self.step = 0
+
+    # ---- state -------------------------------------------------------------------------
+    def _state(self) -> tuple[dict, dict, dict]:
+        return (
+            {"model": self.model, "discriminator": self.discriminator},
+            {"generator": self.opt_g, "discriminator": self.opt_d},
+            {"generator": self.sched_g, "discriminator": self.sched_d},
+        )
+
+    def save(self) -> None:
+        if not self.dist.main:
+            return
+        modules, opts, scheds = self._state()
+        save_checkpoint(self.run_dir / "last.safetensors", modules, opts, scheds, self.step, extra={"train_config": _jsonable(asdict(self.cfg))})
+
+    def resume(self) -> None:
+        modules, opts, scheds = self._state()
+        meta = load_checkpoint(self.run_dir / "last.safetensors", modules, opts, scheds)
+        self.step = int(meta["step"])
+
+    def export(self, name: str) -> Path:
+        """The shippable model: generator side only, fp16 safetensors."""
+        path = self.run_dir / name
+        if self.dist.main:
+            save_model(self.model, path, extra_metadata={"train_step": str(self.step)}, dtype=torch.float16)
+        return path
+
+    # ---- one step ------------------------------------------------------------------------
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        batch = {k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+        use_gan = self.step >= self.cfg.gan_start_step
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.use_amp else nullcontext()
+        self.model.train()
+        with autocast:
+            gen_losses, generated = self.gen_train(batch, use_gan=use_gan)
+            loss_g = sum(gen_losses.values())
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        logs = {k: float(v.detach()) for k, v in gen_losses.items()}
+        if use_gan:
+            with autocast:
+                disc_losses = self.disc_train(batch, generated)
+                loss_d = sum(disc_losses.values())
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            self.opt_d.step()
+            logs.update({k: float(v.detach()) for k, v in disc_losses.items()})
+        self.sched_g.step()
+        self.sched_d.step()
+        logs["loss_total_g"] = float(loss_g.detach())
+        return logs
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+class RunLogger:
+    """CSV always; TensorBoard when it is installed (it is in the `train` extra)."""
+
+    def __init__(self, run_dir: Path, enabled: bool) -> None:
+        self.enabled = enabled
+        self.csv_path = run_dir / "log.csv"
+        self.tb = None
+        if enabled:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.tb = SummaryWriter(str(run_dir / "tensorboard"))
+            except ImportError:
+                self.tb = None
+
+    def log(self, step: int, values: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        row = {"step": step, **values}
+        exists = self.csv_path.exists()
+        header = list(row)
+        if exists:
+            with self.csv_path.open() as f:
+                old = next(csv.reader(f), [])
+            header = old + [k for k in row if k not in old]
+        with self.csv_path.open("a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=header, extrasaction="ignore")
+            if not exists:
+                writer.writeheader()
+            writer.writerow(row)
+        if self.tb is not None:
+            for k, v in values.items():
+                self.tb.add_scalar(k, v, step)
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+
+
+def make_loader(cfg: TrainConfig, dataset: PreparedDataset, start_step: int, info: DistInfo) -> DataLoader:
+    sampler = StepBatchSampler(dataset.sample_weights(), cfg.batch_size, start_step, cfg.steps, cfg.seed, info.rank, info.world)
+    return DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        num_workers=cfg.num_workers,
+        persistent_workers=cfg.num_workers > 0,
+        pin_memory=torch.cuda.is_available(),
+    )
+
+
+def train(cfg: TrainConfig, device_name: str = "auto", resume: bool = False, progress: bool = True) -> Path:
+    """Run (or continue) a training run; returns the path of the exported model."""
+    device = pick_train_device(device_name)
+    info = init_distributed(device)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    torch.manual_seed(cfg.seed)
+    trainer = Trainer(cfg, device, info)
+    if resume and (trainer.run_dir / "last.safetensors").exists():
+        trainer.resume()
+    if info.main:
+        trainer.run_dir.mkdir(parents=True, exist_ok=True)
+        (trainer.run_dir / "train_config.yaml").write_text(yaml.safe_dump(_jsonable(asdict(cfg))))
+    dataset = PreparedDataset(Path(cfg.data).expanduser(), size=trainer.model_config.image_size, split="train", augment=cfg.augment)
+    loader = make_loader(cfg, dataset, trainer.step, info)
+    logger = RunLogger(trainer.run_dir, info.main)
+    bar = progress_bar(total=cfg.steps, initial=trainer.step, desc="train", unit="step", disable=not (progress and info.main))
+    started, window_start, window_samples = time.time(), time.time(), 0
+    sums: dict[str, float] = {}
+    for batch in loader:
+        seed_step(cfg.seed, trainer.step, info.rank)
+        logs = trainer.train_step(batch)
+        trainer.step += 1
+        window_samples += cfg.batch_size
+        for k, v in logs.items():
+            sums[k] = sums.get(k, 0.0) + v
+        bar.update(1)
+        if trainer.step % cfg.log_every == 0:
+            elapsed = time.time() - window_start
+            means = {k: v / cfg.log_every for k, v in sums.items()}
+            means["samples_per_s"] = window_samples / max(elapsed, 1e-9)
+            means["lr"] = trainer.opt_g.param_groups[0]["lr"]
+            logger.log(trainer.step, means)
+            bar.set_postfix(loss=f"{means.get('loss_total_g', math.nan):.3f}", sps=f"{means['samples_per_s']:.1f}")
+            sums, window_start, window_samples = {}, time.time(), 0
+        if info.main and trainer.step % cfg.sample_every == 0:
+            save_sample_grid(trainer.model, batch, trainer.run_dir / "samples" / f"step{trainer.step:07d}.png", device)
+        if trainer.step % cfg.checkpoint_every == 0:
+            trainer.save()
+        if trainer.step % cfg.export_every == 0:
+            trainer.export(f"model-step{trainer.step:07d}.safetensors")
+        if cfg.max_seconds is not None and time.time() - started > cfg.max_seconds:
+            break
+    bar.close()
+    trainer.save()
+    logger.close()
+    path = trainer.export("model.safetensors")
+    if info.world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return path
+
+
+def train_from_cli(args: argparse.Namespace) -> int:
+    cfg = load_train_config(args.config)
+    if args.data is not None:
+        cfg.data = str(args.data)
+    if args.run_dir is not None:
+        cfg.run_dir = str(args.run_dir)
+    if args.steps is not None:
+        cfg.steps = args.steps
+    if args.batch_size is not None:
+        cfg.batch_size = args.batch_size
+    path = train(cfg, device_name=args.device, resume=args.resume)
+    print(f"trained model written to {path}")
+    return 0

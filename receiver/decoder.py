@@ -1,0 +1,197 @@
+"""The receiving side: avfr packets in, video frames and speech out.
+
+Offline decoding reads the file twice. The first pass decodes only the audio (cheap) so the
+whole log-mel is computed exactly as in training, and so the mp4 muxer gets its audio track;
+the second pass renders one frame per motion packet. A truncated or corrupt file is decoded
+up to the last intact packet, written out, and reported, with a non-zero exit from the CLI.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from codec.audio_features import AudioFeatureConfig, log_mel, mel_window, silence_window
+from codec.bitstream import motion as motion_coding
+from codec.bitstream.container import AvfrReader
+from codec.errors import ModelError, StreamError
+from codec.media import opus, video_io
+from codec.media.keyframe import decode_keyframe
+from codec.model import AVFRModel
+from codec.zoo import resolve_model_for_stream
+from codec.model_input import ModelInputMaker
+from codec.progress import progress_bar
+from proto import avfr_pb2
+
+
+@dataclass
+class DecodeOptions:
+    model_path: Path | None = None
+    device: str = "auto"
+    output_size: int | None = None
+
+
+@dataclass
+class DecodeReport:
+    output: Path
+    frames: int = 0
+    expected_frames: int | None = None
+    seconds: float = 0.0
+    stopped_at: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return self.stopped_at is None
+
+    def summary(self) -> str:
+        fps = self.frames / max(self.seconds, 1e-9)
+        lines = [f"wrote {self.output}: {self.frames} frames rendered at {fps:.1f} fps"]
+        if self.expected_frames is not None and self.expected_frames != self.frames:
+            lines.append(f"note: the stream announced {self.expected_frames} frames")
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelError("--device cuda was asked for but no CUDA device is available: use --device cpu")
+    return torch.device(name)
+
+
+class Receiver:
+    """Renders frames from a keyframe and motion packets, conditioned on received speech."""
+
+    def __init__(self, model: AVFRModel, header: avfr_pb2.StreamHeader, device: torch.device) -> None:
+        self.model = model.to(device).eval()
+        self.header = header
+        self.device = device
+        self.size = header.width
+        self.inputs = ModelInputMaker(self.size, static_image_mode=True)
+        self.source_state = None
+        self.last_frame: np.ndarray | None = None
+
+    @property
+    def fps(self) -> float:
+        return self.header.fps_num / self.header.fps_den
+
+    @torch.no_grad()
+    def on_keyframe(self, keyframe: avfr_pb2.Keyframe) -> None:
+        """A new reference: its priors and identity features are computed once, here."""
+        rgb = decode_keyframe(keyframe.data, keyframe.codec)
+        x5, _ = self.inputs.make(rgb)
+        self.source_state = self.model.encode_source(x5.unsqueeze(0).to(self.device))
+
+    @torch.no_grad()
+    def render(self, motion: avfr_pb2.MotionFrame, mel: np.ndarray) -> np.ndarray:
+        """One RGB uint8 frame for one motion packet."""
+        if self.source_state is None:
+            raise StreamError(f"motion frame {motion.frame_index} arrived before any keyframe: the stream is damaged")
+        kp = motion_coding.decode_payload(motion.payload, motion.coding, self.header.num_keypoints)
+        kp_t = torch.from_numpy(kp).unsqueeze(0).to(self.device)
+        mel_t = torch.from_numpy(mel).float()[None, None].to(self.device)
+        out = self.model.reconstruct(self.source_state, kp_t, mel_t)
+        frame = (out[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+        self.last_frame = frame
+        return frame
+
+
+def read_stream_audio(path: Path, header: avfr_pb2.StreamHeader) -> tuple[np.ndarray | None, str | None]:
+    """Pass 1: decode every intact audio packet to 16 kHz mono PCM placed at its timestamp."""
+    if header.audio_codec != avfr_pb2.AUDIO_CODEC_OPUS:
+        return None, None
+    rate = AudioFeatureConfig().sample_rate
+    decoder = opus.OpusDecoder(input_sample_rate=header.audio_sample_rate, output_sample_rate=rate)
+    chunks: list[tuple[int, np.ndarray]] = []
+    error = None
+    try:
+        for packet in AvfrReader(path):
+            if packet.HasField("audio"):
+                start = int(round(packet.audio.timestamp_us * rate / 1_000_000))
+                chunks.append((start, decoder.decode(packet.audio.data, packet.audio.sample_count or None)))
+    except StreamError as err:
+        error = str(err)
+    if not chunks:
+        return np.zeros(0, np.float32), error
+    end = max(s + len(c) for s, c in chunks)
+    pcm = np.zeros(end, np.float32)
+    for s, c in chunks:
+        pcm[s : s + len(c)] = c
+    return pcm, error
+
+
+def read_header(path: Path) -> avfr_pb2.StreamHeader:
+    reader = iter(AvfrReader(path))
+    try:
+        first = next(reader)
+    except StopIteration:
+        raise StreamError(f"{path} holds no packets: it is empty or was cut before the stream header")
+    if not first.HasField("header"):
+        raise StreamError(f"{path} does not start with a stream header: it is damaged")
+    return first.header
+
+
+def iter_rendered(receiver: Receiver, path: Path, mel: np.ndarray | None, report: DecodeReport) -> Iterator[np.ndarray]:
+    """Pass 2: frames in stream order; stops cleanly at the first damaged packet."""
+    try:
+        for packet in AvfrReader(path):
+            kind = packet.WhichOneof("body")
+            if kind == "keyframe":
+                receiver.on_keyframe(packet.keyframe)
+            elif kind == "motion":
+                window = mel_window(mel, packet.motion.frame_index, receiver.fps) if mel is not None else silence_window()
+                yield receiver.render(packet.motion, window)
+                report.frames += 1
+            elif kind == "end_of_stream":
+                report.expected_frames = packet.end_of_stream.frame_count
+    except StreamError as err:
+        report.stopped_at = str(err)
+
+
+def decode_file(input_path: Path, output_path: Path, options: DecodeOptions, progress: bool = True) -> DecodeReport:
+    input_path, output_path = Path(input_path), Path(output_path)
+    header = read_header(input_path)
+    model = resolve_model_for_stream(header.model_id, header.model_sha256, options.model_path)
+    receiver = Receiver(model, header, pick_device(options.device))
+    pcm, audio_error = read_stream_audio(input_path, header)
+    mel = log_mel(pcm) if pcm is not None and len(pcm) else None
+    report = DecodeReport(output=output_path)
+    if pcm is None:
+        report.notes.append("the stream carries no audio: the model was driven with silence and the mp4 has no sound")
+    frames = iter_rendered(receiver, input_path, mel, report)
+    bar = progress_bar(desc="decode", unit="frame", disable=not progress)
+    size = options.output_size or header.width
+    started = time.perf_counter()
+
+    def counted() -> Iterator[np.ndarray]:
+        for frame in frames:
+            bar.update(1)
+            yield resize_frame(frame, size)
+
+    video_io.write_video(
+        output_path, counted(), fps=receiver.fps, audio=pcm, sample_rate=AudioFeatureConfig().sample_rate
+    )
+    bar.close()
+    report.seconds = time.perf_counter() - started
+    if report.frames == 0:
+        output_path.unlink(missing_ok=True)
+        raise StreamError(f"no frame could be decoded from {input_path}: {report.stopped_at or 'it holds no motion frames'}")
+    if report.stopped_at is None and audio_error is not None:
+        report.stopped_at = audio_error
+    return report
+
+
+def resize_frame(frame: np.ndarray, size: int) -> np.ndarray:
+    if frame.shape[0] == size:
+        return frame
+    t = torch.from_numpy(frame).permute(2, 0, 1)[None].float()
+    t = F.interpolate(t, size=(size, size), mode="bicubic", align_corners=False)
+    return t[0].clamp(0, 255).round().byte().permute(1, 2, 0).numpy()

@@ -1,0 +1,284 @@
+"""The sending side: video frames and speech in, avfr packets out.
+
+:class:`Sender` is a small state machine used both by offline encoding (:func:`encode_file`)
+and by a live call: it emits the stream header, the keyframe the first time a face is seen,
+then one motion frame per video frame, and Opus packets as audio arrives.
+
+Face handling, stated once here:
+- frames before the first face are not sent: the stream (and its clock) starts at the first
+  frame with a face, and the audio is cut to match;
+- when the face is lost later, the tracker keeps the last crop box and the sender repeats the
+  last keypoints, so the receiver holds the last pose instead of rendering garbage.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from codec.bitstream import motion as motion_coding
+from codec.bitstream.container import AvfrWriter
+from codec.errors import InputError, NoFaceError
+from codec.media import opus, video_io
+from codec.media.keyframe import KeyframeConfig, encode_keyframe
+from codec.model import AVFRModel
+from codec.zoo import load_for_encoding
+from codec.priors import FacePriors
+from codec.progress import progress_bar
+from proto import avfr_pb2
+from sender.face_tracker import FaceCropper
+from codec.model_input import ModelInputMaker, crop_size_for, resize_rgb
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class EncodeOptions:
+    """What a user can choose when encoding; defaults are the measured ones."""
+
+    model_path: Path | None = None
+    fps: float = 25.0
+    audio_bitrate: int = 16000
+    audio_sample_rate: int = 16000
+    keyframe_quality: int | None = None
+    max_frames: int | None = None
+    start_seconds: float = 0.0
+    save_crops_to: Path | None = None  # the face crops the sender saw, as an mp4 (for evaluation)
+
+
+@dataclass
+class EncodeReport:
+    """What was sent, for the CLI's closing line and for tests."""
+
+    output: Path
+    frames: int = 0
+    leading_frames_without_face: int = 0
+    frames_face_lost: int = 0
+    bytes_written: int = 0
+    seconds: float = 0.0
+    audio_packets: int = 0
+    duration_s: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        kbps = self.bytes_written * 8 / 1000 / self.duration_s if self.duration_s else 0.0
+        lines = [
+            f"wrote {self.output}: {self.frames} frames, {self.duration_s:.2f} s, "
+            f"{self.bytes_written} bytes ({kbps:.2f} kbit/s all in), "
+            f"encoded at {self.frames / max(self.seconds, 1e-9):.1f} fps"
+        ]
+        if self.leading_frames_without_face:
+            lines.append(f"note: skipped {self.leading_frames_without_face} leading frames with no face")
+        if self.frames_face_lost:
+            lines.append(f"note: face lost in {self.frames_face_lost} frames (last pose held)")
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def frame_timestamp_us(index: int, fps: float) -> int:
+    return int(round(index * 1_000_000 / fps))
+
+
+class Sender:
+    """Turns cropped-face video frames and PCM audio into avfr packets."""
+
+    def __init__(self, model: AVFRModel, options: EncodeOptions, has_audio: bool = True) -> None:
+        self.model = model.eval()
+        self.options = options
+        self.size = model.config.image_size
+        self.keyframe_config = KeyframeConfig.default(quality=options.keyframe_quality)
+        self.inputs = ModelInputMaker(self.size, static_image_mode=False)
+        self.audio_encoder = (
+            opus.OpusEncoder(sample_rate=options.audio_sample_rate, bitrate=options.audio_bitrate) if has_audio else None
+        )
+        self.frame_index = 0
+        self.keyframe_sent = False
+        self.last_keypoints: np.ndarray | None = None
+
+    def header(self) -> avfr_pb2.Packet:
+        packet = avfr_pb2.Packet()
+        h = packet.header
+        h.format_version = FORMAT_VERSION
+        h.model_id = self.model.config.name
+        h.model_sha256 = self.model.weights_sha256 or ""
+        h.width = h.height = self.size
+        h.fps_num, h.fps_den = _fps_rational(self.options.fps)
+        h.num_keypoints = self.model.config.num_kp
+        h.keypoint_layout = avfr_pb2.KEYPOINT_LAYOUT_XY_JACOBIAN
+        h.motion_coding = avfr_pb2.MOTION_CODING_RAW_FP16
+        h.keyframe_codec = self.keyframe_config.proto_codec
+        if self.audio_encoder is not None:
+            h.audio_codec = avfr_pb2.AUDIO_CODEC_OPUS
+            h.audio_sample_rate = self.options.audio_sample_rate
+            h.audio_channels = 1
+            h.audio_bitrate = self.options.audio_bitrate
+        return packet
+
+    @torch.no_grad()
+    def keypoints_of(self, crop: np.ndarray) -> tuple[np.ndarray, bool]:
+        """Keypoints of one face crop, and whether a face was found in it."""
+        x5, found = self.inputs.make(crop)
+        kp = self.model.keypoints(x5.unsqueeze(0))[0].float().cpu().numpy()
+        return kp, found
+
+    def process_frame(self, crop: np.ndarray, face_found: bool) -> list[avfr_pb2.Packet]:
+        """Packets for one video frame: the keyframe first (once), then its motion frame."""
+        packets: list[avfr_pb2.Packet] = []
+        kp, prior_found = self.keypoints_of(crop)
+        usable = face_found and prior_found
+        if not self.keyframe_sent:
+            if not usable:
+                return packets
+            packets.append(self._keyframe_packet(crop))
+            self.keyframe_sent = True
+        if not usable and self.last_keypoints is not None:
+            kp = self.last_keypoints
+        self.last_keypoints = kp
+        packets.append(self._motion_packet(kp))
+        self.frame_index += 1
+        return packets
+
+    def process_audio(self, pcm: np.ndarray) -> list[avfr_pb2.Packet]:
+        if self.audio_encoder is None:
+            return []
+        return [self._audio_packet(p) for p in self.audio_encoder.encode(pcm)]
+
+    def end(self) -> list[avfr_pb2.Packet]:
+        packets = [self._audio_packet(p) for p in self.audio_encoder.flush()] if self.audio_encoder else []
+        eos = avfr_pb2.Packet()
+        eos.end_of_stream.frame_count = self.frame_index
+        eos.end_of_stream.duration_us = frame_timestamp_us(self.frame_index, self.options.fps)
+        packets.append(eos)
+        return packets
+
+    def _keyframe_packet(self, crop: np.ndarray) -> avfr_pb2.Packet:
+        packet = avfr_pb2.Packet()
+        packet.keyframe.frame_index = self.frame_index
+        packet.keyframe.timestamp_us = frame_timestamp_us(self.frame_index, self.options.fps)
+        packet.keyframe.codec = self.keyframe_config.proto_codec
+        packet.keyframe.data = encode_keyframe(crop, self.keyframe_config)
+        return packet
+
+    def _motion_packet(self, kp: np.ndarray) -> avfr_pb2.Packet:
+        packet = avfr_pb2.Packet()
+        m = packet.motion
+        m.frame_index = self.frame_index
+        m.timestamp_us = frame_timestamp_us(self.frame_index, self.options.fps)
+        m.coding = avfr_pb2.MOTION_CODING_RAW_FP16
+        m.payload = motion_coding.pack_raw_fp16(kp)
+        return packet
+
+    def _audio_packet(self, data: opus.AudioPacketData) -> avfr_pb2.Packet:
+        packet = avfr_pb2.Packet()
+        a = packet.audio
+        a.timestamp_us = int(round(data.pts_samples * 1_000_000 / self.options.audio_sample_rate))
+        a.sample_count = data.n_samples
+        a.pts_samples = data.pts_samples
+        a.data = data.data
+        return packet
+
+
+def _fps_rational(fps: float) -> tuple[int, int]:
+    if abs(fps - round(fps)) < 1e-6:
+        return int(round(fps)), 1
+    return int(round(fps * 1001)), 1001
+
+
+def encode_file(input_path: Path, output_path: Path, options: EncodeOptions, progress: bool = True) -> EncodeReport:
+    """Encode a video file into an .avfr file, streaming: memory stays bounded by one frame."""
+    input_path, output_path = Path(input_path), Path(output_path)
+    info = video_io.probe(input_path)
+    model = load_for_encoding(options.model_path)
+    audio = _read_audio(input_path, info, options)
+    sender = Sender(model, options, has_audio=audio is not None)
+    cropper = FaceCropper(out_size=crop_size_for(model.config.image_size))
+    report = EncodeReport(output=output_path)
+    total = _expected_frames(info, options)
+    started = time.perf_counter()
+    audio_cursor = 0
+    first_sent_frame: int | None = None
+    crops_out = video_io.VideoWriter(options.save_crops_to, fps=options.fps) if options.save_crops_to else None
+    with AvfrWriter(output_path, overwrite=True) as writer:
+        writer.write(sender.header())
+        bar = progress_bar(total=total, desc="encode", unit="frame", disable=not progress)
+        for raw_index, frame in enumerate(video_io.iter_frames(input_path, fps=options.fps, start=options.start_seconds)):
+            if options.max_frames is not None and sender.frame_index >= options.max_frames:
+                break
+            crop = cropper.update(frame)
+            packets = sender.process_frame(crop.crop, crop.face_found)
+            bar.update(1)
+            if not packets:
+                report.leading_frames_without_face += 1
+                continue
+            if first_sent_frame is None:
+                first_sent_frame = raw_index
+            if crops_out is not None:
+                crops_out.write(resize_rgb(crop.crop, sender.size))
+            if not crop.face_found:
+                report.frames_face_lost += 1
+            if audio is not None:
+                audio_cursor, audio_packets = _audio_until(sender, audio, audio_cursor, first_sent_frame, options)
+                packets = audio_packets + packets
+                report.audio_packets += len(audio_packets)
+            for packet in packets:
+                writer.write(packet)
+        bar.close()
+        if sender.frame_index == 0:
+            writer.abort()
+            raise NoFaceError(f"no face found in {input_path}: avfr needs a visible face to encode (try another clip or --start)")
+        if audio is not None:
+            _, tail = _audio_until(sender, audio, audio_cursor, first_sent_frame, options, until_frame=sender.frame_index)
+            for packet in tail + sender.end():
+                writer.write(packet)
+                report.audio_packets += 1 if packet.HasField("audio") else 0
+        else:
+            for packet in sender.end():
+                writer.write(packet)
+    if crops_out is not None:
+        crops_out.close()
+    report.frames = sender.frame_index
+    report.duration_s = sender.frame_index / options.fps
+    report.seconds = time.perf_counter() - started
+    report.bytes_written = output_path.stat().st_size
+    if audio is None:
+        report.notes.append("the input has no audio track: the stream carries none and the receiver uses silence")
+    return report
+
+
+def _read_audio(path: Path, info: video_io.MediaInfo, options: EncodeOptions) -> np.ndarray | None:
+    if not info.has_audio:
+        return None
+    return video_io.read_audio(path, sample_rate=options.audio_sample_rate, start=options.start_seconds)
+
+
+def _expected_frames(info: video_io.MediaInfo, options: EncodeOptions) -> int | None:
+    if info.duration is None:
+        return options.max_frames
+    n = int(max(info.duration - options.start_seconds, 0) * options.fps)
+    return min(n, options.max_frames) if options.max_frames is not None else n
+
+
+def _audio_until(
+    sender: Sender,
+    audio: np.ndarray,
+    cursor: int,
+    first_frame: int,
+    options: EncodeOptions,
+    until_frame: int | None = None,
+) -> tuple[int, list[avfr_pb2.Packet]]:
+    """Feed the encoder the audio up to the end of the frame just sent (stream clock)."""
+    frames_done = sender.frame_index if until_frame is None else until_frame
+    rate = options.audio_sample_rate
+    offset = int(round(first_frame * rate / options.fps))
+    end = offset + int(round(frames_done * rate / options.fps))
+    start = max(cursor, offset)
+    if end <= start:
+        return max(cursor, offset), []
+    return end, sender.process_audio(audio[start:end])
+
+
+__all__ = ["EncodeOptions", "EncodeReport", "Sender", "encode_file", "InputError"]

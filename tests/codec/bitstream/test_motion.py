@@ -1,0 +1,61 @@
+"""Raw FP16 motion coding: 960 bits per frame, exact for fp16 values, strict on what it reads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from codec.bitstream import motion
+from codec.errors import StreamError
+from proto import avfr_pb2
+
+
+def test_raw_frame_is_exactly_960_bits() -> None:
+    kp = np.random.default_rng(0).uniform(-1, 1, (10, 6)).astype(np.float32)
+    payload = motion.pack_raw_fp16(kp)
+    assert len(payload) * 8 == motion.MOTION_BITS_RAW == 960
+    assert motion.raw_fp16_bits(10) == 960 and motion.CODERS[avfr_pb2.MOTION_CODING_RAW_FP16].bits_per_frame(10) == 960
+
+
+def test_layout_is_keypoint_major_little_endian() -> None:
+    kp = np.arange(60, dtype=np.float32).reshape(10, 6) / 64
+    payload = motion.pack_raw_fp16(kp)
+    assert payload[:2] == np.float16(kp[0, 0]).astype("<f2").tobytes()
+    assert payload[12:14] == np.float16(kp[1, 0]).astype("<f2").tobytes()  # keypoint 1's x follows keypoint 0's j11
+
+
+@settings(max_examples=200, deadline=None)
+@given(arrays(np.float16, (10, 6), elements=st.floats(-65504, 65504, width=16)))
+def test_fp16_values_roundtrip_exactly(kp16: np.ndarray) -> None:
+    out = motion.decode_payload(motion.encode_payload(kp16.astype(np.float32)), avfr_pb2.MOTION_CODING_RAW_FP16, 10)
+    assert out.dtype == np.float32 and out.shape == (10, 6)
+    np.testing.assert_array_equal(out, kp16.astype(np.float32))
+
+
+def test_float32_input_rounds_to_nearest_half() -> None:
+    kp = np.random.default_rng(1).uniform(-1, 1, (10, 6)).astype(np.float32)
+    out = motion.unpack_raw_fp16(motion.pack_raw_fp16(kp), 10)
+    assert np.max(np.abs(out - kp)) <= 2**-11  # half an ulp of fp16 below 1
+
+
+@pytest.mark.parametrize("bad", [np.full((10, 6), np.nan), np.full((10, 6), 1e6), np.zeros((10, 5)), np.zeros((1, 10, 6))])
+def test_pack_refuses_what_fp16_cannot_carry(bad: np.ndarray) -> None:
+    with pytest.raises(ValueError):
+        motion.pack_raw_fp16(bad)
+
+
+def test_wrong_length_or_nan_payload_is_a_stream_error() -> None:
+    with pytest.raises(StreamError, match="119 bytes, expected 120"):
+        motion.unpack_raw_fp16(b"\0" * 119, 10)
+    with pytest.raises(StreamError, match="NaN"):
+        motion.unpack_raw_fp16(b"\xff\x7f" * 60, 10)
+
+
+def test_unknown_coding_is_a_stream_error_naming_it() -> None:
+    with pytest.raises(StreamError, match="motion coding 7"):
+        motion.decode_payload(b"", 7, 10)
+    with pytest.raises(StreamError, match="MOTION_CODING_UNSPECIFIED"):
+        motion.decode_payload(b"", avfr_pb2.MOTION_CODING_UNSPECIFIED, 10)

@@ -1,0 +1,127 @@
+"""The `avfr` command end to end on a real clip: encode, decode, info, and every bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from codec.cli import main
+from codec.media import video_io
+
+FRAMES = 30
+
+
+@pytest.fixture(scope="module")
+def encoded(tmp_path_factory: pytest.TempPathFactory, dev_clip: Path) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "clip.avfr"
+    assert main(["encode", str(dev_clip), "-o", str(out), "--max-frames", str(FRAMES), "-q"]) == 0
+    return out
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_line_error(err: str, *words: str) -> None:
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for word in words:
+        assert word.lower() in lines[0].lower(), lines[0]
+
+
+def test_encode_decode_gives_playable_mp4_with_audio_and_same_frames(encoded: Path, tmp_path: Path) -> None:
+    out = tmp_path / "decoded.mp4"
+    assert main(["decode", str(encoded), "-o", str(out), "-q"]) == 0
+    info = video_io.probe(out)
+    assert info.has_video and info.has_audio
+    frames = list(video_io.iter_frames(out))
+    assert len(frames) == FRAMES
+    audio = video_io.read_audio(out, sample_rate=16000)
+    assert abs(len(audio) / 16000 - FRAMES / 25) < 0.1
+    assert np.abs(audio).max() > 0.01  # the clip has speech
+
+
+def test_info_counts_960_motion_bits_and_adds_up_to_file_size(encoded: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "info", str(encoded), "--json")
+    assert code == 0
+    info = json.loads(out)
+    assert info["frames"] == FRAMES
+    assert info["motion_bits_per_frame"] == 960
+    parts = info["bytes"]
+    assert parts["keyframes"] + parts["motion"] + parts["audio"] + parts["overhead"] == encoded.stat().st_size
+    assert parts["motion"] * 8 == 960 * FRAMES
+    code, text, _ = run_cli(capsys, "info", str(encoded))
+    assert code == 0 and "kbit/s" in text and "960" in text
+
+
+def test_truncated_stream_decodes_every_frame_before_the_cut(encoded: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = encoded.read_bytes()
+    cut = tmp_path / "cut.avfr"
+    cut.write_bytes(data[: int(len(data) * 0.6)])
+    out = tmp_path / "cut.mp4"
+    code, _, err = run_cli(capsys, "decode", str(cut), "-o", str(out), "-q")
+    assert code == 3
+    assert_one_line_error(err, "offset")
+    n = len(list(video_io.iter_frames(out)))
+    assert 0 < n < FRAMES
+
+
+def test_flipped_byte_is_caught_and_names_the_packet(encoded: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = bytearray(encoded.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    bad = tmp_path / "flipped.avfr"
+    bad.write_bytes(bytes(data))
+    code, _, err = run_cli(capsys, "info", str(bad))
+    assert code != 0
+    assert "packet" in err.lower() and "crc" in err.lower()
+    assert "Traceback" not in err
+
+
+def test_not_an_avfr_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bogus = tmp_path / "bogus.avfr"
+    bogus.write_bytes(b"RIFF" + bytes(100))
+    code, _, err = run_cli(capsys, "decode", str(bogus), "-o", str(tmp_path / "x.mp4"))
+    assert code == 2
+    assert_one_line_error(err, "avfr")
+    assert not (tmp_path / "x.mp4").exists()
+
+
+def test_input_with_no_face(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    clip = tmp_path / "noface.mp4"
+    y, x = np.mgrid[0:128, 0:128]
+    frames = [np.stack([(x + i) % 256, y, np.full_like(x, 128)], -1).astype(np.uint8) for i in range(10)]
+    video_io.write_video(clip, iter(frames), fps=25.0)
+    out = tmp_path / "noface.avfr"
+    code, _, err = run_cli(capsys, "encode", str(clip), "-o", str(out), "-q")
+    assert code == 2
+    assert_one_line_error(err, "no face")
+    assert not out.exists()
+
+
+def test_unreadable_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    clip = tmp_path / "notes.mp4"
+    clip.write_text("this is not a video")
+    code, _, err = run_cli(capsys, "encode", str(clip), "-o", str(tmp_path / "o.avfr"), "-q")
+    assert code == 2
+    assert_one_line_error(err)
+
+
+def test_existing_output_is_not_overwritten(encoded: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    precious = tmp_path / "precious.mp4"
+    precious.write_bytes(b"user data")
+    code, _, err = run_cli(capsys, "decode", str(encoded), "-o", str(precious))
+    assert code == 2
+    assert_one_line_error(err, "--force")
+    assert precious.read_bytes() == b"user data"
+
+
+def test_missing_model_file(encoded: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "decode", str(encoded), "-o", str(tmp_path / "m.mp4"), "--model", str(tmp_path / "nope.safetensors"))
+    assert code == 2
+    assert_one_line_error(err, "model")
