@@ -72,9 +72,12 @@ class VVCConfig:
     def executable(self) -> str:
         if self.ffmpeg:
             return self.ffmpeg
-        import imageio_ffmpeg
+        try:
+            import imageio_ffmpeg
 
-        return imageio_ffmpeg.get_ffmpeg_exe()
+            return imageio_ffmpeg.get_ffmpeg_exe()
+        except (ImportError, RuntimeError) as exc:
+            raise AnchorError(f"no FFmpeg binary ({exc}); pip install imageio-ffmpeg>=0.8.1 or set VVCConfig.ffmpeg") from None
 
 
 @dataclass
@@ -110,7 +113,7 @@ def _run(cmd: list[str], stdin: bytes | None = None) -> tuple[bytes, float]:
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
         last = (result.stderr.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
-        raise AnchorError(f"ffmpeg failed ({last}); run `{' '.join(cmd[:3])} ...` by hand to see why")
+        raise AnchorError(f"ffmpeg failed: {last}; check the input frames and that `{cmd[0]} -h encoder=libvvenc` works")
     return result.stdout, elapsed
 
 

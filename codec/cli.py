@@ -89,10 +89,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_fetch_weights(args: argparse.Namespace) -> int:
-    from codec.losses.weights import fetch_all
+    from benchmarks.metrics.weights import fetch_all as fetch_metric_weights
+    from codec.losses.weights import fetch_all as fetch_loss_weights
 
-    for line in fetch_all():
-        print(line)
+    for line in list(fetch_loss_weights()) + list(fetch_metric_weights()):
+        print(f"ok: {line}")
     return 0
 
 

@@ -48,6 +48,7 @@ class ModelConfig:
     dm_num_blocks: int = 5
     dm_scale_factor: float = 0.25
     dm_kp_variance: float = 0.01
+    dm_background_bias: float = 4.0  # initial logit of the identity motion (0 = FOMM's init)
 
     # generator (FOMM vox-256: block_expansion 64, max_features 512, 2 down, 6 bottleneck)
     gen_block_expansion: int = 64

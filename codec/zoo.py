@@ -8,12 +8,11 @@ for that hash, and otherwise ask the user for the file.
 
 from __future__ import annotations
 
-import hashlib
 from functools import lru_cache
 from pathlib import Path
 
 from codec.errors import ModelError
-from codec.model import AVFRModel, load_model
+from codec.model import AVFRModel, file_sha256, load_model
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_MODEL = "avfr-light-128.safetensors"
@@ -24,12 +23,8 @@ def default_model_path() -> Path:
 
 
 @lru_cache(maxsize=None)
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def cached_sha256(path: Path) -> str:
+    return file_sha256(path)
 
 
 def bundled_models() -> list[Path]:
@@ -58,7 +53,7 @@ def resolve_model_for_stream(model_id: str, weights_sha256: str, path: Path | No
             )
         return model
     for candidate in bundled_models():
-        if not weights_sha256 or file_sha256(candidate) == weights_sha256:
+        if not weights_sha256 or cached_sha256(candidate) == weights_sha256:
             return load_model(candidate)
     raise ModelError(
         f"this stream needs model {model_id!r} (weights sha256 {weights_sha256[:16]}...), which is not bundled "

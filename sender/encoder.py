@@ -160,7 +160,9 @@ class Sender:
         packet.keyframe.frame_index = self.frame_index
         packet.keyframe.timestamp_us = frame_timestamp_us(self.frame_index, self.options.fps)
         packet.keyframe.codec = self.keyframe_config.proto_codec
-        packet.keyframe.data = encode_keyframe(crop, self.keyframe_config)
+        # Coded at the model's size: the networks see nothing finer, and the receiver's
+        # MediaPipe resizes to its own 192 px input anyway.
+        packet.keyframe.data = encode_keyframe(resize_rgb(crop, self.size), self.keyframe_config)
         return packet
 
     def _motion_packet(self, kp: np.ndarray) -> avfr_pb2.Packet:

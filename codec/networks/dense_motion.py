@@ -6,6 +6,12 @@ downscaled source by each, and lets a hourglass pick, per pixel, which motion ap
 (softmax masks) and where the source is occluded (sigmoid map). Departure from FOMM: the
 source given to the hourglass is the 5-channel input (RGB + mesh + mask) rather than RGB, so
 the motion network sees the same structural priors as the keypoint detector.
+
+Second departure (ours): the mask logit of the identity (background) motion starts at
+``dm_background_bias`` (4: ~85% of the weight with K = 10). Untrained keypoints of two frames
+differ a lot, especially under train-mode BatchNorm, and FOMM's uniform initial masks then
+average them into a large spurious shift; with the bias the untrained model starts near
+"repeat the keyframe" and moves away from it only where motion pays off.
 """
 
 from __future__ import annotations
@@ -39,6 +45,8 @@ class DenseMotion(nn.Module):
         self.hourglass = Hourglass(cfg.dm_block_expansion, in_features, cfg.dm_num_blocks, cfg.dm_max_features)
         feat = self.hourglass.out_channels
         self.mask = nn.Conv2d(feat, cfg.num_kp + 1, 7, padding=3)
+        with torch.no_grad():
+            self.mask.bias[0] += cfg.dm_background_bias
         self.occlusion = nn.Conv2d(feat, 1, 7, padding=3)
 
     def downscale(self, source5: torch.Tensor) -> torch.Tensor:

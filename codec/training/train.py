@@ -208,7 +208,8 @@ class Trainer:
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.use_amp else nullcontext()
         self.model.train()
         with autocast:
-            gen_losses, generated = self.gen_train(batch, use_gan=use_gan)
+            gen_losses = self.gen_train(batch, use_gan=use_gan)
+            generated = self.gen_full.last_output
             loss_g = sum(gen_losses.values())
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()

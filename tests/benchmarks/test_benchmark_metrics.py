@@ -129,9 +129,9 @@ def test_fid_of_a_set_with_itself_is_zero_and_grows_for_another(metric_weights: 
     from benchmarks.metrics.fid import FIDMetric, fid_from_features
 
     fid = FIDMetric()
-    a = smooth_images(8, seed=3)
+    a = smooth_images(6, seed=3)  # ~0.15-0.8 s per Inception pass on 2 shared cores
     fa = fid.features(a)
-    assert fa.shape == (8, 2048)
+    assert fa.shape == (6, 2048)
     assert abs(fid_from_features(fa, fa)) < 1e-6
     fb = fid.features(add_noise(a, 40.0))
     assert fid_from_features(fa, fb) > 10.0

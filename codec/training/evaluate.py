@@ -1,0 +1,173 @@
+"""Same-identity reconstruction on prepared dev data: the model card's numbers and pictures.
+
+The protocol is the paper's same-identity setting: in each dev clip (its first shot with a
+face), the keyframe is the first face frame, every later frame (up to `max_frames`) drives
+the model, with the clip's own audio. We report mean LPIPS (AlexNet, the metric flavour) and
+mean PSNR against the real frames, next to "repeat the keyframe", the codec that sends no
+motion at all: a model that does not beat it is not worth its bits.
+
+Inputs come from the prepared set, which holds the same crops, landmarks and log-mel the
+codec would compute, so this isolates the model from the keyframe codec's loss (the codec
+path is measured by benchmarks/).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from codec import audio_features
+from codec.evaluation import psnr
+from codec.losses.lpips import LPIPS
+from codec.model import AVFRModel, load_model
+from codec.networks.blocks import inverse_2x2, join_keypoints, split_keypoints
+from codec.progress import progress_bar
+from codec.training.dataset import PreparedDataset, read_shot_frames
+from codec.training.samples import grid, to_uint8_rgb
+
+
+@dataclass
+class ClipFrames:
+    name: str
+    inputs: torch.Tensor  # [N, 5, S, S]: frame 0 is the keyframe
+    mels: torch.Tensor  # [N, 1, 80, 20]
+
+
+def dev_clips(data: Path, size: int, max_frames: int) -> list[ClipFrames]:
+    """First face shot of each dev clip, as model inputs (no augmentation)."""
+    ds = PreparedDataset(data, size=size, split="dev", augment=False)
+    clips, seen = [], set()
+    for ref in ds.shots:
+        if ref.clip in seen:
+            continue
+        seen.add(ref.clip)
+        clip = ds.clips[ref.clip]
+        idx = [int(i) for i in ref.good[:max_frames]]
+        frames = read_shot_frames(clip.directory / f"shot{ref.shot:02d}_{size}.mp4", [i - ref.start for i in idx])
+        inputs = torch.stack([ds._input(f, clip.landmarks[i], False, None) for f, i in zip(frames, idx)])
+        if clip.mel is not None:
+            mels = [audio_features.mel_window(clip.mel, i, fps=ds.fps) for i in idx]
+        else:
+            mels = [audio_features.silence_window() for _ in idx]
+        clips.append(ClipFrames(clip.entry["id"], inputs, torch.from_numpy(np.stack(mels))[:, None]))
+    return clips
+
+
+@torch.no_grad()
+def reconstruct_clip(model: AVFRModel, clip: ClipFrames, batch: int = 16) -> torch.Tensor:
+    state = model.encode_source(clip.inputs[:1])
+    out = []
+    for s in range(0, len(clip.inputs), batch):
+        kp = model.keypoints(clip.inputs[s : s + batch])
+        out.append(model.reconstruct(state, kp, clip.mels[s : s + batch].float()))
+    return torch.cat(out)
+
+
+def _to_uint8(x: torch.Tensor) -> np.ndarray:
+    return (x.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
+
+
+@torch.no_grad()
+def clip_metrics(pred: torch.Tensor, real: torch.Tensor, lpips: LPIPS) -> dict[str, float]:
+    """Means over the driving frames (frame 0, the keyframe itself, excluded)."""
+    pred, real = pred[1:], real[1:, :3]
+    repeat = real[:1].expand_as(real)
+    p8, r8, k8 = _to_uint8(pred), _to_uint8(real), _to_uint8(repeat)
+    finite = lambda xs: float(np.mean([min(x, 100.0) for x in xs]))  # noqa: E731
+    return {
+        "frames": int(pred.shape[0]),
+        "lpips": float(lpips(pred, real).mean()),
+        "psnr_db": finite([psnr(a, b) for a, b in zip(p8, r8)]),
+        "repeat_keyframe_lpips": float(lpips(repeat, real).mean()),
+        "repeat_keyframe_psnr_db": finite([psnr(a, b) for a, b in zip(k8, r8)]),
+    }
+
+
+def evaluate_model(model_path: Path, data: Path, max_frames: int = 100, progress: bool = True) -> dict:
+    model = load_model(model_path).eval()
+    lpips = LPIPS("alex").eval()
+    clips = dev_clips(data, model.config.image_size, max_frames)
+    per_clip = {}
+    for clip in progress_bar(clips, desc="evaluate", unit="clip", disable=not progress):
+        pred = reconstruct_clip(model, clip)
+        per_clip[clip.name] = clip_metrics(pred, clip.inputs, lpips)
+    keys = ["lpips", "psnr_db", "repeat_keyframe_lpips", "repeat_keyframe_psnr_db"]
+    weights = np.array([m["frames"] for m in per_clip.values()], np.float64)
+    mean = {k: float(np.average([m[k] for m in per_clip.values()], weights=weights)) for k in keys}
+    return {"model": str(model_path), "data": str(data), "max_frames": max_frames, "mean": mean, "clips": per_clip}
+
+
+@torch.no_grad()
+def same_identity_grid(model: AVFRModel, clips: list[ClipFrames], path: Path, columns: int = 4) -> None:
+    """Rows: one dev clip each; columns: keyframe, then (real | generated) at even times."""
+    rows = []
+    for clip in clips:
+        pred = reconstruct_clip(model, clip)
+        picks = np.linspace(1, len(clip.inputs) - 1, num=columns).round().astype(int)
+        row = [to_uint8_rgb(clip.inputs[0])]
+        for t in picks:
+            row += [to_uint8_rgb(clip.inputs[t]), to_uint8_rgb(pred[t])]
+        rows.append(row)
+    _save(grid(rows), path)
+
+
+def relative_keypoints(kp_source: torch.Tensor, kp_driving: torch.Tensor, kp_driving_first: torch.Tensor) -> torch.Tensor:
+    """FOMM's relative motion for another identity: move the source's keypoints by the driving
+    clip's displacement since its first frame (and compose Jacobians likewise), so a face with
+    other proportions is not forced into the driver's shape."""
+    v_s, j_s = split_keypoints(kp_source)
+    v_d, j_d = split_keypoints(kp_driving)
+    v_0, j_0 = split_keypoints(kp_driving_first)
+    value = v_s + (v_d - v_0)
+    jac = torch.matmul(torch.matmul(j_d, inverse_2x2(j_0)), j_s)
+    return join_keypoints(value, jac)
+
+
+@torch.no_grad()
+def cross_identity_grid(model: AVFRModel, stills: list[torch.Tensor], driver: ClipFrames, path: Path, columns: int = 5) -> None:
+    """Rows: the driving clip, then each still photo animated by it (relative motion) with its audio."""
+    picks = np.linspace(0, len(driver.inputs) - 1, num=columns).round().astype(int)
+    kp_drv = model.keypoints(driver.inputs[picks])
+    kp_first = model.keypoints(driver.inputs[:1]).expand_as(kp_drv)
+    rows = [[np.full_like(to_uint8_rgb(driver.inputs[0]), 255)] + [to_uint8_rgb(driver.inputs[t]) for t in picks]]
+    for still in stills:
+        state = model.encode_source(still[None])
+        kp = relative_keypoints(state.keypoints.expand_as(kp_drv), kp_drv, kp_first)
+        pred = model.reconstruct(state, kp, driver.mels[picks].float())
+        rows.append([to_uint8_rgb(still)] + [to_uint8_rgb(p) for p in pred])
+    _save(grid(rows), path)
+
+
+def _save(image: np.ndarray, path: Path) -> None:
+    from PIL import Image
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="same-identity reconstruction on prepared dev data")
+    parser.add_argument("models", nargs="+", type=Path)
+    parser.add_argument("--data", type=Path, default=Path("~/.cache/avfr/prepared/dev").expanduser())
+    parser.add_argument("--max-frames", type=int, default=100)
+    parser.add_argument("-o", "--output", type=Path, default=None, help="JSON file for the results")
+    args = parser.parse_args(argv)
+    results = [evaluate_model(m, args.data, args.max_frames) for m in args.models]
+    for r in results:
+        m = r["mean"]
+        print(f"{r['model']}: LPIPS {m['lpips']:.4f} (repeat keyframe {m['repeat_keyframe_lpips']:.4f}), "
+              f"PSNR {m['psnr_db']:.2f} dB (repeat keyframe {m['repeat_keyframe_psnr_db']:.2f} dB)")
+    if args.output:
+        args.output.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
