@@ -155,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="total optimisation steps")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --run-dir")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
+    p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE", help="set a model config value (repeatable), e.g. --override num_kp=15")
     p.set_defaults(handler=_cmd_train)
 
     p = sub.add_parser("bench", help="rate-distortion benchmark against H.266/VVC (see benchmarks/)")

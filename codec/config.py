@@ -57,6 +57,9 @@ class ModelConfig:
     gen_num_bottleneck_blocks: int = 6
     spade_hidden: int = 128
     spade_norm: str = "batch"  # "batch" (SPADE paper) or "instance"
+    # Normalisation of the plain conv blocks: "batch" (FOMM) or "group" (one group, i.e. per
+    # sample: results independent of how a batch is split, e.g. across DDP processes).
+    norm: str = "batch"
     gen_warp_skips: bool = True  # also feed warped identity skips to the decoder
     gen_source_residual: bool = True  # output = sigmoid(logit(warped source) + decoder)
 
@@ -109,6 +112,8 @@ class ModelConfig:
             raise ModelError(f"lpips_backbone must be 'alex' or 'vgg', not {self.lpips_backbone!r}")
         if self.gan_mode not in ("ls", "bce"):
             raise ModelError(f"gan_mode must be 'ls' or 'bce', not {self.gan_mode!r}")
+        if self.norm not in ("batch", "group"):
+            raise ModelError(f"norm must be 'batch' or 'group', not {self.norm!r}")
         if self.spade_norm not in ("batch", "instance"):
             raise ModelError(f"spade_norm must be 'batch' or 'instance', not {self.spade_norm!r}")
 

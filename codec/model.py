@@ -23,6 +23,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from codec.config import ModelConfig
 from codec.errors import ModelError
+from codec.networks.blocks import apply_norm
 from codec.networks.audio_encoder import AttentionEncoder, AudioEncoder
 from codec.networks.dense_motion import DenseMotion
 from codec.networks.generator import Generator
@@ -69,6 +70,7 @@ class AVFRModel(nn.Module):
         self.audio_encoder = AudioEncoder(cfg)
         self.attention_encoder = AttentionEncoder(cfg)
         self.generator = Generator(cfg)
+        apply_norm(self, cfg.norm)
         self.weights_sha256: str | None = None
 
     def keypoints(self, x5: torch.Tensor) -> torch.Tensor:

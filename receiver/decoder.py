@@ -156,36 +156,75 @@ def iter_rendered(receiver: Receiver, path: Path, mel: np.ndarray | None, report
         report.stopped_at = str(err)
 
 
-def decode_file(input_path: Path, output_path: Path, options: DecodeOptions, progress: bool = True) -> DecodeReport:
-    input_path, output_path = Path(input_path), Path(output_path)
+@dataclass
+class DecodeSession:
+    """A stream opened for rendering: its header, the receiver and the speech of pass 1.
+
+    Shared by :func:`decode_file` (frames -> mp4) and :func:`decode_frames` (frames in
+    memory, for benchmarks), so both render exactly the same pixels.
+    """
+
+    path: Path
+    header: avfr_pb2.StreamHeader
+    receiver: Receiver
+    pcm: np.ndarray | None
+    audio_error: str | None
+
+    @property
+    def mel(self) -> np.ndarray | None:
+        return log_mel(self.pcm) if self.pcm is not None and len(self.pcm) else None
+
+    def frames(self, report: DecodeReport, size: int | None = None) -> Iterator[np.ndarray]:
+        """Pass 2: RGB uint8 frames at ``size`` (default: the stream's), bicubic when resized."""
+        if self.pcm is None:
+            report.notes.append("the stream carries no audio: the model was driven with silence and the mp4 has no sound")
+        size = size or self.header.width
+        for frame in iter_rendered(self.receiver, self.path, self.mel, report):
+            yield resize_frame(frame, size)
+        if report.stopped_at is None and self.audio_error is not None:
+            report.stopped_at = self.audio_error
+
+
+def open_stream(input_path: Path, options: DecodeOptions) -> DecodeSession:
+    """Header, model and pass 1 (audio): everything before the first frame can be rendered."""
+    input_path = Path(input_path)
     header = read_header(input_path)
     model = resolve_model_for_stream(header.model_id, header.model_sha256, options.model_path)
     receiver = Receiver(model, header, pick_device(options.device))
     pcm, audio_error = read_stream_audio(input_path, header)
-    mel = log_mel(pcm) if pcm is not None and len(pcm) else None
+    return DecodeSession(path=input_path, header=header, receiver=receiver, pcm=pcm, audio_error=audio_error)
+
+
+def decode_frames(input_path: Path, options: DecodeOptions, report: DecodeReport | None = None) -> Iterator[np.ndarray]:
+    """The receiver's RGB frames in memory (``options.output_size``, default the stream's size).
+
+    ``report`` (if given) collects frame counts, notes and where a damaged stream stopped.
+    """
+    session = open_stream(input_path, options)
+    yield from session.frames(report if report is not None else DecodeReport(output=Path(input_path)), options.output_size)
+
+
+def decode_file(input_path: Path, output_path: Path, options: DecodeOptions, progress: bool = True) -> DecodeReport:
+    input_path, output_path = Path(input_path), Path(output_path)
+    session = open_stream(input_path, options)
     report = DecodeReport(output=output_path)
-    if pcm is None:
-        report.notes.append("the stream carries no audio: the model was driven with silence and the mp4 has no sound")
-    frames = iter_rendered(receiver, input_path, mel, report)
+    frames = session.frames(report, options.output_size)
     bar = progress_bar(desc="decode", unit="frame", disable=not progress)
-    size = options.output_size or header.width
     started = time.perf_counter()
 
     def counted() -> Iterator[np.ndarray]:
         for frame in frames:
             bar.update(1)
-            yield resize_frame(frame, size)
+            yield frame
 
     video_io.write_video(
-        output_path, counted(), fps=receiver.fps, audio=pcm, sample_rate=AudioFeatureConfig().sample_rate
+        output_path, counted(), fps=session.receiver.fps, audio=session.pcm, sample_rate=AudioFeatureConfig().sample_rate
     )
     bar.close()
     report.seconds = time.perf_counter() - started
     if report.frames == 0:
         output_path.unlink(missing_ok=True)
         raise StreamError(f"no frame could be decoded from {input_path}: {report.stopped_at or 'it holds no motion frames'}")
-    if report.stopped_at is None and audio_error is not None:
-        report.stopped_at = audio_error
     return report
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -190,8 +191,19 @@ def _fps_rational(fps: float) -> tuple[int, int]:
     return int(round(fps * 1001)), 1001
 
 
-def encode_file(input_path: Path, output_path: Path, options: EncodeOptions, progress: bool = True) -> EncodeReport:
-    """Encode a video file into an .avfr file, streaming: memory stays bounded by one frame."""
+def encode_file(
+    input_path: Path,
+    output_path: Path,
+    options: EncodeOptions,
+    progress: bool = True,
+    on_crop: Callable[[np.ndarray], None] | None = None,
+) -> EncodeReport:
+    """Encode a video file into an .avfr file, streaming: memory stays bounded by one frame.
+
+    ``on_crop`` sees, in stream order, the tracker's face crop (``crop_size_for(model size)``
+    px, uint8 RGB) of every frame that was sent: the exact reference a benchmark must score
+    the receiver against, handed over in memory instead of through a lossy video file.
+    """
     input_path, output_path = Path(input_path), Path(output_path)
     info = video_io.probe(input_path)
     model = load_for_encoding(options.model_path)
@@ -220,6 +232,8 @@ def encode_file(input_path: Path, output_path: Path, options: EncodeOptions, pro
                 first_sent_frame = raw_index
             if crops_out is not None:
                 crops_out.write(resize_rgb(crop.crop, sender.size))
+            if on_crop is not None:
+                on_crop(np.array(crop.crop, copy=True))
             if not crop.face_found:
                 report.frames_face_lost += 1
             if audio is not None:

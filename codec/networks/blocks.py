@@ -251,3 +251,20 @@ def logit(x: torch.Tensor, eps: float) -> torch.Tensor:
     x = x.clamp(eps, 1.0 - eps)
     return torch.log(x) - torch.log1p(-x)
 
+
+
+def apply_norm(module: nn.Module, kind: str) -> nn.Module:
+    """Swap every BatchNorm2d for a per-sample GroupNorm when ``kind == "group"``.
+
+    Done after construction so each network keeps FOMM's BatchNorm layout by default and the
+    choice lives in one place. Affine BatchNorms become affine GroupNorms; SPADE's parameter-
+    free norms stay parameter-free.
+    """
+    if kind == "batch":
+        return module
+    for name, child in module.named_children():
+        if isinstance(child, nn.BatchNorm2d):
+            setattr(module, name, nn.GroupNorm(1, child.num_features, eps=child.eps, affine=child.affine))
+        else:
+            apply_norm(child, kind)
+    return module

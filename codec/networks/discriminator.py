@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from codec.config import ModelConfig
-from codec.networks.blocks import AntiAliasDownsample
+from codec.networks.blocks import AntiAliasDownsample, apply_norm
 
 
 class DiscBlock(nn.Module):
@@ -67,6 +67,7 @@ class Discriminator(nn.Module):
         self.scales = [float(s) for s in cfg.disc_scales]
         self.discs = nn.ModuleDict({self.key(s): PatchDiscriminator(cfg) for s in self.scales})
         self.pyramid = nn.ModuleDict({self.key(s): AntiAliasDownsample(cfg.image_channels, s) for s in self.scales})
+        apply_norm(self, cfg.norm)
 
     @staticmethod
     def key(scale: float) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -92,5 +93,13 @@ def load_checkpoint(
     for name, opt in optimizers.items():
         opt.load_state_dict(_unflatten_optimizer(f"optim.{name}", tensors, meta["optimizers"][name]))
     for name, sched in schedulers.items():
-        sched.load_state_dict(meta["schedulers"][name])
+        sched.load_state_dict(_scheduler_state_from_json(meta["schedulers"][name]))
     return meta
+
+
+def _scheduler_state_from_json(state: dict[str, Any]) -> dict[str, Any]:
+    """JSON turned MultiStepLR's Counter of step -> count into str keys: make them steps again,
+    or the learning-rate drops silently never happen after a resume."""
+    if isinstance(state.get("milestones"), dict):
+        state = {**state, "milestones": Counter({int(k): v for k, v in state["milestones"].items()})}
+    return state

@@ -126,23 +126,27 @@ class PreparedDataset(Dataset):
         w = np.array([len(s.good) / frames_per_id[s.identity] for s in self.shots], np.float64)
         return w / w.sum()
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor | str]:
+        """`key` is a shot index, or (shot index, seed): a seeded item is the same item in any
+        process or DataLoader worker, which is what makes a resumed or DDP run repeatable."""
+        index, seed = key if isinstance(key, tuple) else (key, None)
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
         ref = self.shots[index]
         clip = self.clips[ref.clip]
-        picks = torch.randint(len(ref.good), (2,)).tolist()
+        picks = torch.randint(len(ref.good), (2,), generator=gen).tolist()
         src_i, drv_i = int(ref.good[picks[0]]), int(ref.good[picks[1]])
         frames = read_shot_frames(clip.directory / f"shot{ref.shot:02d}_{self.size}.mp4", [src_i - ref.start, drv_i - ref.start])
-        flip = self.augment and bool(torch.rand(()) < 0.5)
-        jitter = _jitter_params() if self.augment else None
-        source = self._input(frames[0], clip.landmarks[src_i], flip, jitter)
-        driving = self._input(frames[1], clip.landmarks[drv_i], flip, jitter)
+        flip = self.augment and bool(torch.rand((), generator=gen) < 0.5)
+        jitter = _jitter_params(gen) if self.augment else None
+        source = self.model_input(frames[0], clip.landmarks[src_i], flip, jitter)
+        driving = self.model_input(frames[1], clip.landmarks[drv_i], flip, jitter)
         if clip.mel is not None:
             mel = audio_features.mel_window(clip.mel, drv_i, fps=self.fps)
         else:
             mel = audio_features.silence_window()
         return {"source": source, "driving": driving, "mel": torch.from_numpy(mel)[None], "identity": ref.identity}
 
-    def _input(self, rgb: np.ndarray, landmarks: np.ndarray, flip: bool, jitter: np.ndarray | None) -> torch.Tensor:
+    def model_input(self, rgb: np.ndarray, landmarks: np.ndarray, flip: bool, jitter: np.ndarray | None) -> torch.Tensor:
         lm = landmarks.astype(np.float32)
         if flip:
             rgb = rgb[:, ::-1]
@@ -157,9 +161,9 @@ class PreparedDataset(Dataset):
         return torch.from_numpy(out)
 
 
-def _jitter_params() -> np.ndarray:
+def _jitter_params(generator: torch.Generator | None = None) -> np.ndarray:
     """(brightness, contrast, saturation) factors in [0.9, 1.1]."""
-    return 0.9 + 0.2 * torch.rand(3).numpy()
+    return 0.9 + 0.2 * torch.rand(3, generator=generator).numpy()
 
 
 def _colour_jitter(rgb: np.ndarray, params: np.ndarray) -> np.ndarray:

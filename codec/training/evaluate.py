@@ -48,7 +48,7 @@ def dev_clips(data: Path, size: int, max_frames: int) -> list[ClipFrames]:
         clip = ds.clips[ref.clip]
         idx = [int(i) for i in ref.good[:max_frames]]
         frames = read_shot_frames(clip.directory / f"shot{ref.shot:02d}_{size}.mp4", [i - ref.start for i in idx])
-        inputs = torch.stack([ds._input(f, clip.landmarks[i], False, None) for f, i in zip(frames, idx)])
+        inputs = torch.stack([ds.model_input(f, clip.landmarks[i], False, None) for f, i in zip(frames, idx)])
         if clip.mel is not None:
             mels = [audio_features.mel_window(clip.mel, i, fps=ds.fps) for i in idx]
         else:

@@ -89,7 +89,7 @@ def load_train_config(name_or_path: str) -> TrainConfig:
     return TrainConfig.from_dict(yaml.safe_load(path.read_text()) or {})
 
 
-class StepBatchSampler(Sampler[list[int]]):
+class StepBatchSampler(Sampler[list[tuple[int, int]]]):
     """Identity-balanced batches that depend only on (seed, step): exact resume and DDP slicing."""
 
     def __init__(self, weights: np.ndarray, batch_size: int, start_step: int, steps: int, seed: int, rank: int = 0, world: int = 1) -> None:
@@ -99,13 +99,16 @@ class StepBatchSampler(Sampler[list[int]]):
         self.batch_size, self.start_step, self.steps = batch_size, start_step, steps
         self.seed, self.rank, self.world = seed, rank, world
 
-    def batch_for_step(self, step: int) -> list[int]:
+    def batch_for_step(self, step: int) -> list[tuple[int, int]]:
+        """This rank's slice of the step's global batch, as (item, item seed) pairs."""
         rng = np.random.default_rng([self.seed, step])
         batch = rng.choice(len(self.p), size=self.batch_size, replace=True, p=self.p)
+        seeds = rng.integers(0, 2**62, size=self.batch_size)
         per_rank = self.batch_size // self.world
-        return [int(i) for i in batch[self.rank * per_rank : (self.rank + 1) * per_rank]]
+        lo, hi = self.rank * per_rank, (self.rank + 1) * per_rank
+        return [(int(i), int(s)) for i, s in zip(batch[lo:hi], seeds[lo:hi])]
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         for step in range(self.start_step, self.steps):
             yield self.batch_for_step(step)
 
@@ -347,6 +350,11 @@ def train_from_cli(args: argparse.Namespace) -> int:
         cfg.steps = args.steps
     if args.batch_size is not None:
         cfg.batch_size = args.batch_size
+    for item in args.override:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise AvfrError(f"--override takes KEY=VALUE, not {item!r}")
+        cfg.model_overrides[key] = yaml.safe_load(value)
     path = train(cfg, device_name=args.device, resume=args.resume)
     print(f"trained model written to {path}")
     return 0

@@ -1,0 +1,667 @@
+"""Rate-distortion benchmark: avfr against H.266/VVC on the same face crops (issue 5).
+
+    python -m benchmarks.rd [--data DIR] [--clips N] [--max-frames 250] [--qps 37,42,...]
+                            [--model FILE] [--metric-stride 10] [--slow-metric-stride 50]
+                            [--out benchmarks/results] [--name dev] [--smoke] [--force]
+    avfr bench ...                     (the same arguments)
+
+Conditions (JVET generative-face-video style, docs BRIEF section 3): 256x256 face crops at
+25 fps, up to 250 frames per clip, same-identity reconstruction with the first sent frame as
+the keyframe. The reference is exactly what avfr's sender saw: the tracker's
+``crop_size_for(model size)`` = 256 px crops, handed over in memory by
+``encode_file(on_crop=...)``. VVC codes those very frames (:mod:`benchmarks.vvc`: VVenC
+low-delay B, one IDR), so both codecs are scored against identical pixels.
+
+Codec points per clip:
+
+* ``avfr``: the clip encoded to .avfr and decoded by the receiver
+  (``receiver.decoder.open_stream``, the code path of ``decode_file``). The light model renders
+  128 px; its frames are upsampled to 256 with bicubic (the receiver's own ``resize_frame``,
+  torch bicubic) before scoring. Bits: see *Bit accounting*.
+* ``repeat-keyframe``: the zero-motion floor: the receiver's decoded keyframe (upsampled the
+  same way) shown for every frame; bits = the keyframe's coded bytes only.
+* ``vvc-qpNN``: one per ``--qps``; ``vvc-match``: ``benchmarks.vvc.match_bpp`` at avfr's video
+  bpp for that clip, searched between the sweep's QPs that bracket it.
+
+Bit accounting (avfr): ``codec.bitstream.info.describe_file`` splits the file into keyframes,
+motion, audio (Opus payload) and overhead. The overhead also holds the audio packets' framing
+(varint length, CRC32, protobuf tags, timestamps) and the header's audio fields; both are
+recomputed exactly here by re-serialising those records and moved to audio. So
+``video bytes = keyframes + motion + overhead - audio framing`` and
+``video + audio payload + audio framing = file size``. Video bpp is over the 256x256 frames
+scored (both codecs), not the model's 128 px. VVC bits are the raw .266 stream (no audio).
+
+Metrics: PSNR (RGB, every frame); SSIM, LPIPS-Alex, SFace identity cosine, MediaPipe landmark
+NME on every ``--metric-stride``-th frame; DISTS on every ``--slow-metric-stride``-th frame;
+FID per codec point over the whole set, on the same slow-stride frames of all clips (biased
+upwards at a few hundred samples: compare FIDs of equal counts only). Per point, a metric is
+the mean over clips of the per-clip means (JVET's per-sequence average); kbps likewise.
+Speed: avfr enc fps = sent frames / encode loop time (face tracking, priors, keypoints,
+packetising; model load excluded); avfr dec fps = frames / render loop time (keyframe priors,
+generator, upsampling; model load and the audio pass excluded). VVC fps are whole FFmpeg
+processes (start-up and colour conversion included). All with 2 threads.
+
+Run time of a full dev run (21 clips, 3268 frames at 25 fps capped at 250; 9 scored points
+per clip; ~9.5 VVC encodes per clip: 6 QPs + match_bpp's ~3.5 between two bracketing sweep
+QPs), estimated from per-frame costs measured here under nice 19 beside a training job and
+scaled to an idle 2-core machine by the DISTS ratio (1.0-1.2 s measured, 0.40 s idle: x0.4):
+avfr encode ~50 ms + decode ~90 ms per frame (~460 s); VVenC ``faster`` ~20 ms per frame and
+encode (~620 s); SSIM + LPIPS + identity + landmarks ~90 ms per frame and point at stride 10
+(~265 s); DISTS 0.40 s at stride 50 (~235 s); FID Inception 0.14 s at stride 50, 10 sets
+(~90 s); PSNR ~0. Total ~1670 s, about 28 min: under 30 min with little margin, hence the
+defaults 10 / 50. Each run's JSON ``timing`` holds its measured per-stage seconds and
+``projected_full_dev_s``, the same projection from that run's own costs (short runs include
+warm-up, so it errs high).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from benchmarks import vvc
+from benchmarks.metrics.frames import as_batch
+from benchmarks.metrics.psnr import psnr_frames
+from codec.bitstream.container import PREAMBLE_BYTES, AvfrReader, encode_record
+from codec.bitstream.info import describe_file
+from codec.errors import AvfrError, InputError
+from codec.progress import progress_bar
+from proto import avfr_pb2
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "talking-heads" / "dev"
+VIDEO_SUFFIXES = (".mp4", ".mpg", ".webm", ".mov", ".mkv", ".avi")
+METRICS = ("psnr", "ssim", "lpips", "dists", "fid", "identity", "lmd")
+FULL_DEV = {"clips": 21, "frames": 3268}  # the dev set at 25 fps, 250 frames at most per clip
+
+
+@dataclass
+class RDConfig:
+    """Everything a run depends on; written to the JSON so a result says how it was made."""
+
+    data: Path = DEFAULT_DATA
+    out: Path = REPO / "benchmarks" / "results"
+    name: str | None = None  # default: the data folder's name ("dev"), or "smoke"
+    clips: int | None = None
+    max_frames: int = 250
+    fps: float = 25.0
+    size: int = 256
+    qps: tuple[int, ...] = (37, 42, 47, 52, 57, 63)
+    match_bpp: bool = True
+    model: Path | None = None
+    metric_stride: int = 10
+    slow_metric_stride: int = 50
+    threads: int = 2
+    force: bool = False
+    progress: bool = True
+    keep_streams: Path | None = None  # keep the .avfr files here (default: a temp dir, removed)
+    vvc: vvc.VVCConfig = field(default_factory=vvc.VVCConfig)
+
+    @classmethod
+    def smoke(cls, **overrides: object) -> "RDConfig":
+        """What CI runs: 2 clips x 12 frames, 2 QPs, every metric on enough frames to exist."""
+        base = dict(name="smoke", clips=2, max_frames=12, qps=(37, 52), metric_stride=2, slow_metric_stride=6)
+        base.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**base)  # type: ignore[arg-type]
+
+    @property
+    def run_name(self) -> str:
+        return self.name or self.data.name or "rd"
+
+
+# --------------------------------------------------------------------------- avfr side
+
+
+@dataclass
+class AvfrBits:
+    """Where every byte of one .avfr file went, with the audio's framing moved to audio."""
+
+    file_bytes: int
+    keyframes: int
+    motion: int
+    overhead: int  # describe_file's overhead (includes the audio framing)
+    audio_payload: int
+    audio_framing: int  # audio records' framing + header audio fields, exact
+
+    @property
+    def video_bytes(self) -> int:
+        return self.keyframes + self.motion + self.overhead - self.audio_framing
+
+
+def avfr_bits(path: Path) -> AvfrBits:
+    """Bit split of a stream; the audio framing is re-serialised record by record (exact)."""
+    info = describe_file(path)
+    framing, records = 0, PREAMBLE_BYTES
+    for packet in AvfrReader(path):
+        size = len(encode_record(packet))
+        records += size
+        if packet.HasField("audio"):
+            framing += size - len(packet.audio.data)
+        elif packet.HasField("header") and packet.header.audio_codec != avfr_pb2.AUDIO_CODEC_NONE:
+            bare = avfr_pb2.Packet()
+            bare.CopyFrom(packet)
+            for name in ("audio_codec", "audio_sample_rate", "audio_channels", "audio_bitrate"):
+                bare.header.ClearField(name)
+            framing += size - len(encode_record(bare))
+    if records != info.file_bytes:
+        raise AvfrError(f"{path}: re-serialised records ({records} B) differ from the file ({info.file_bytes} B); cannot split audio framing")
+    b = info.bytes
+    return AvfrBits(info.file_bytes, b["keyframes"], b["motion"], b["overhead"], b["audio"], framing)
+
+
+@dataclass
+class AvfrRun:
+    reference: np.ndarray  # N x 256 x 256 x 3, the crops the sender saw
+    decoded: np.ndarray  # N x 256 x 256 x 3, the receiver's frames, bicubic-upsampled
+    keyframe: np.ndarray  # 256 x 256 x 3, the receiver's decoded keyframe, upsampled
+    bits: AvfrBits
+    encode_s: float
+    decode_s: float
+    decode_setup_s: float
+    notes: list[str]
+
+
+def run_avfr(clip: Path, cfg: RDConfig, workdir: Path) -> AvfrRun:
+    """Encode a clip (collecting the reference crops), measure its bits, decode it in memory."""
+    from codec.media.keyframe import decode_keyframe
+    from receiver.decoder import DecodeOptions, DecodeReport, open_stream, resize_frame
+    from sender.encoder import EncodeOptions, encode_file
+
+    crops: list[np.ndarray] = []
+    stream = workdir / f"{clip.stem}.avfr"
+    options = EncodeOptions(model_path=cfg.model, fps=cfg.fps, max_frames=cfg.max_frames)
+    enc = encode_file(clip, stream, options, progress=False, on_crop=crops.append)
+    reference = np.stack([_to_size(c, cfg.size) for c in crops])
+    started = time.perf_counter()
+    session = open_stream(stream, DecodeOptions(model_path=cfg.model, device="cpu"))
+    setup = time.perf_counter() - started
+    report = DecodeReport(output=stream)
+    started = time.perf_counter()
+    decoded = np.stack(list(session.frames(report, cfg.size)))
+    decode_s = time.perf_counter() - started
+    if len(decoded) != len(reference):
+        raise AvfrError(f"{clip.name}: {len(decoded)} decoded frames for {len(reference)} sent ({report.stopped_at})")
+    key = next(p.keyframe for p in AvfrReader(stream) if p.HasField("keyframe"))
+    keyframe = resize_frame(decode_keyframe(key.data, key.codec), cfg.size)
+    notes = enc.summary().splitlines()[1:] + [f"decode: {n}" for n in report.notes]
+    return AvfrRun(reference, decoded, keyframe, avfr_bits(stream), enc.seconds, decode_s, setup, notes)
+
+
+def _to_size(crop: np.ndarray, size: int) -> np.ndarray:
+    from codec.model_input import resize_rgb
+
+    return resize_rgb(crop, size)  # a no-op for the 256 px crops of every shipped model
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+class Scorer:
+    """Holds every metric network once per run, and the FID features per codec point."""
+
+    def __init__(self, cfg: RDConfig) -> None:
+        from benchmarks.metrics.dists import DISTSMetric
+        from benchmarks.metrics.fid import InceptionFeatures
+        from benchmarks.metrics.identity import SFaceIdentity
+        from benchmarks.metrics.landmarks import LandmarkDistance
+        from benchmarks.metrics.lpips import LPIPSMetric
+
+        self.cfg = cfg
+        self.lpips, self.dists = LPIPSMetric(), DISTSMetric()
+        self.identity, self.landmarks = SFaceIdentity(), LandmarkDistance()
+        self.inception = InceptionFeatures()
+        self.features: dict[str, list[np.ndarray]] = {}
+        self.seconds: dict[str, float] = {m: 0.0 for m in METRICS}
+        self.frames: dict[str, int] = {m: 0 for m in METRICS}  # frames (pairs) each metric has scored
+
+    def _timed(self, name: str, fn: Callable[[], np.ndarray]) -> np.ndarray:
+        started = time.perf_counter()
+        out = fn()
+        self.seconds[name] += time.perf_counter() - started
+        self.frames[name] += len(out)
+        return out
+
+    def reference_features(self, reference: np.ndarray) -> None:
+        self.add_features("reference", reference)
+
+    def add_features(self, key: str, frames: np.ndarray) -> None:
+        f = self._timed("fid", lambda: self.inception(frames[:: self.cfg.slow_metric_stride]))
+        self.features.setdefault(key, []).append(f)
+
+    def score(self, key: str, reference: np.ndarray, decoded: np.ndarray) -> dict[str, float]:
+        """Per-clip means of every per-frame metric; FID features kept for :meth:`fid`."""
+        ref, dec = as_batch(reference), as_batch(decoded)
+        s, slow = self.cfg.metric_stride, self.cfg.slow_metric_stride
+        from benchmarks.metrics.ssim import ssim
+
+        per_frame = {
+            "psnr": self._timed("psnr", lambda: psnr_frames(ref, dec)),
+            "ssim": self._timed("ssim", lambda: ssim(ref[::s], dec[::s])),
+            "lpips": self._timed("lpips", lambda: self.lpips(ref[::s], dec[::s])),
+            "dists": self._timed("dists", lambda: self.dists(ref[::slow], dec[::slow])),
+            "identity": self._timed("identity", lambda: self.identity(ref[::s], dec[::s])),
+            "lmd": self._timed("lmd", lambda: self.landmarks(ref[::s], dec[::s])),
+        }
+        self.add_features(key, dec)
+        return {m: _mean(v) for m, v in per_frame.items()}
+
+    def fid(self, key: str) -> float | None:
+        ref, dec = self.features.get("reference"), self.features.get(key)
+        if not ref or not dec:
+            return None
+        from benchmarks.metrics.fid import fid_from_features
+
+        a, b = np.concatenate(ref), np.concatenate(dec)
+        return fid_from_features(a, b) if min(len(a), len(b)) >= 2 else None
+
+    def close(self) -> None:
+        self.landmarks.close()
+
+
+def _mean(values: np.ndarray) -> float | None:
+    """Mean over frames with a value (NaN: no face; inf: identical frame, PSNR capped at 99)."""
+    v = np.asarray(values, dtype=np.float64)
+    v = np.where(np.isposinf(v), 99.0, v)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if v.size else None
+
+
+# --------------------------------------------------------------------------- one clip
+
+
+def point_record(kind: str, bits: int, frames: int, cfg: RDConfig, **extra: object) -> dict:
+    """Rate fields of one codec point; bpp over the scored 256x256 frames."""
+    seconds = frames / cfg.fps
+    return {
+        "codec": kind,
+        "frames": frames,
+        "video_bits": bits,
+        "kbps": bits / seconds / 1000.0,
+        "bpp": bits / (frames * cfg.size * cfg.size),
+        **extra,
+    }
+
+
+def vvc_commands(point: vvc.VVCPoint, cfg: RDConfig) -> dict[str, str]:
+    """The exact FFmpeg command lines of a point, the temp path shown as ``qpNN.266``."""
+    exe, out = cfg.vvc.executable(), Path(f"qp{point.qp}.266")
+    return {
+        "encode": shlex.join(vvc.encode_command(exe, point.width, point.height, point.frames, point.qp, out, cfg.vvc)),
+        "decode": shlex.join(vvc.decode_command(exe, out, cfg.vvc)),
+    }
+
+
+def match_range(points: list[vvc.VVCPoint], target_bpp: float) -> tuple[int, int]:
+    """The two sweep QPs that bracket ``target_bpp``: match_bpp's bisection then needs ~3 encodes."""
+    by_qp = sorted(points, key=lambda p: p.qp)
+    lo, hi = max(10, by_qp[0].qp - 16), 63
+    for p in by_qp:
+        if p.bpp > target_bpp:
+            lo = p.qp
+        else:
+            hi = p.qp
+            break
+    return lo, max(hi, lo + 1)
+
+
+def bench_clip(clip: Path, cfg: RDConfig, scorer: Scorer, tick: Callable[[str], None], timing: dict[str, float]) -> dict:
+    """Every codec point of one clip, scored; ``tick`` advances the progress bar per point."""
+    with tempfile.TemporaryDirectory(prefix="avfr-rd-") as tmp:
+        workdir = cfg.keep_streams or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        run = run_avfr(clip, cfg, workdir)
+        timing["avfr_s"] += time.perf_counter() - started
+    n = len(run.reference)
+    scorer.reference_features(run.reference)
+    b = run.bits
+    points: dict[str, dict] = {}
+    points["avfr"] = point_record(
+        "avfr", 8 * b.video_bytes, n, cfg,
+        encode_fps=n / max(run.encode_s, 1e-9), decode_fps=n / max(run.decode_s, 1e-9),
+        decode_setup_s=run.decode_setup_s, bytes=asdict(b) | {"video": b.video_bytes},
+        audio_kbps=8 * (b.audio_payload + b.audio_framing) / (n / cfg.fps) / 1000.0,
+        **scorer.score("avfr", run.reference, run.decoded),
+    )  # fmt: skip
+    tick("avfr")
+    repeat = np.repeat(run.keyframe[None], n, axis=0)
+    points["repeat-keyframe"] = point_record(
+        "repeat-keyframe", 8 * b.keyframes, n, cfg, encode_fps=None, decode_fps=None, **scorer.score("repeat-keyframe", run.reference, repeat)
+    )
+    tick("repeat-keyframe")
+    sweep: list[vvc.VVCPoint] = []
+    for qp in cfg.qps:
+        started = time.perf_counter()
+        p = vvc.vvc_point(run.reference, qp, cfg.vvc)
+        timing["vvc_sweep_s"] += time.perf_counter() - started
+        timing["vvc_sweep_frames"] += n
+        sweep.append(p)
+        points[f"vvc-qp{qp}"] = _vvc_record(p, cfg, scorer.score(f"vvc-qp{qp}", run.reference, p.decoded_frames))
+        tick(f"vvc-qp{qp}")
+    if cfg.match_bpp:
+        target = points["avfr"]["bpp"]
+        started = time.perf_counter()
+        p = vvc.match_bpp(run.reference, target, cfg.vvc, qp_range=match_range(sweep, target))
+        timing["vvc_s"] += time.perf_counter() - started
+        points["vvc-match"] = _vvc_record(p, cfg, scorer.score("vvc-match", run.reference, p.decoded_frames), target_bpp=target)
+        tick("vvc-match")
+    return {"clip": clip.name, "frames": n, "notes": run.notes, "points": points}
+
+
+def _vvc_record(p: vvc.VVCPoint, cfg: RDConfig, scores: dict[str, float], **extra: object) -> dict:
+    return point_record(
+        "vvc", 8 * p.bytes, p.frames, cfg, qp=p.qp, encode_fps=p.encode_fps, decode_fps=p.decode_fps,
+        commands=vvc_commands(p, cfg), **extra, **scores,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- aggregate and report
+
+
+def aggregate(clips: list[dict], scorer: Scorer) -> dict[str, dict]:
+    """Per point: clip means of kbps, bpp and metrics; fps over all frames; FID over the set."""
+    keys = list(dict.fromkeys(k for c in clips for k in c["points"]))
+    out: dict[str, dict] = {}
+    for key in keys:
+        rows = [c["points"][key] for c in clips if key in c["points"]]
+        agg: dict[str, object] = {"clips": len(rows), "frames": sum(r["frames"] for r in rows)}
+        for m in ("kbps", "bpp") + tuple(m for m in METRICS if m != "fid"):
+            vals = [r[m] for r in rows if r.get(m) is not None]
+            agg[m] = float(np.mean(vals)) if vals else None
+        for speed in ("encode_fps", "decode_fps"):
+            secs = [r["frames"] / r[speed] for r in rows if r.get(speed)]
+            agg[speed] = agg["frames"] / sum(secs) if secs and len(secs) == len(rows) else None
+        agg["fid"] = scorer.fid(key)
+        if key == "avfr":
+            agg["audio_kbps"] = float(np.mean([r["audio_kbps"] for r in rows]))
+        out[key] = agg
+    return out
+
+
+def _fmt(v: object, digits: int) -> str:
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def markdown(result: dict) -> str:
+    """The Markdown report: the table, then how it was measured."""
+    cfg, agg = result["config"], result["aggregate"]
+    head = "| codec point | kbps | bpp | PSNR | SSIM | LPIPS | DISTS | FID | ID-sim | LMD | enc fps | dec fps |"
+    lines = [f"# Rate-distortion: avfr vs H.266/VVC ({result['name']})", "", head, "|" + "---|" * 12]
+    for key, p in agg.items():
+        cells = [key, _fmt(p["kbps"], 2), _fmt(p["bpp"], 4), _fmt(p["psnr"], 2), _fmt(p["ssim"], 4), _fmt(p["lpips"], 4),
+                 _fmt(p["dists"], 4), _fmt(p["fid"], 1), _fmt(p["identity"], 3), _fmt(p["lmd"], 4),
+                 _fmt(p["encode_fps"], 1), _fmt(p["decode_fps"], 1)]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    m = result["machine"]
+    audio = agg.get("avfr", {}).get("audio_kbps")
+    lines += [
+        "",
+        f"{result['clips_run']} clips, {agg.get('avfr', {}).get('frames', 0)} frames (256x256, {cfg['fps']:g} fps, at most "
+        f"{cfg['max_frames']} per clip); model `{result['model']}`; git {result['git']['commit'][:12]}"
+        f"{' (dirty)' if result['git']['dirty'] else ''}; {m['cpu']}, {m['logical_cpus']} logical CPUs, {cfg['threads']} threads.",
+        "",
+        "- kbps / bpp: video only, mean over clips; bpp over the scored 256x256 frames. avfr = keyframe + motion + container "
+        f"overhead, with the audio packets' framing and the header's audio fields moved to audio (avfr audio: {_fmt(audio, 2)} "
+        "kbps Opus incl. framing, not in the table; VVC carries none). repeat-keyframe = keyframe bytes only.",
+        "- avfr frames are the receiver's output (128 px for the light model) upsampled to 256 with bicubic; the reference is "
+        "the sender's 256 px face crops, which VVC codes too.",
+        f"- PSNR (RGB) on every frame; SSIM, LPIPS-Alex, ID-sim (SFace cosine, higher is better), LMD (MediaPipe NME, "
+        f"inter-ocular) on 1 in {cfg['metric_stride']} frames; DISTS on 1 in {cfg['slow_metric_stride']}; FID over the "
+        f"set of those frames ({result['fid_frames']} per point: biased, compare equal counts only).",
+        "- enc/dec fps: avfr encode/render loops without model loading; VVC whole FFmpeg processes. vvc-match: VVC at "
+        "each clip's avfr bpp (`benchmarks.vvc.match_bpp`).",
+        f"- wall time {result['timing']['total_s']:.0f} s; projected full dev run from these costs: "
+        f"{result['timing']['projected_full_dev_s']:.0f} s (this machine's load at the time).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- provenance
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine() -> dict[str, object]:
+    return {
+        "cpu": cpu_model(),
+        "logical_cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "load_average_start": list(os.getloadavg()),
+    }
+
+
+def package_versions() -> dict[str, str | None]:
+    names = ("avfr", "torch", "numpy", "scipy", "mediapipe", "opencv-contrib-python", "imageio-ffmpeg", "av", "matplotlib", "protobuf")
+    out: dict[str, str | None] = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def git_state() -> dict[str, object]:
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+
+    return {"commit": git("rev-parse", "HEAD") or "unknown", "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+
+
+def ffmpeg_version(cfg: RDConfig) -> str:
+    try:
+        out = subprocess.run([cfg.vvc.executable(), "-version"], capture_output=True, text=True).stdout
+        return out.splitlines()[0] if out else "unknown"
+    except (OSError, vvc.AnchorError):
+        return "unknown"
+
+
+# --------------------------------------------------------------------------- run
+
+
+def list_clips(cfg: RDConfig) -> list[Path]:
+    if not cfg.data.is_dir():
+        raise InputError(f"no clip folder at {cfg.data}: pass --data DIR (JVET-style talking-head clips)")
+    clips = sorted(p for p in cfg.data.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+    if not clips:
+        raise InputError(f"{cfg.data} holds no video clips ({', '.join(VIDEO_SUFFIXES)})")
+    return clips[: cfg.clips] if cfg.clips else clips
+
+
+def output_paths(cfg: RDConfig) -> dict[str, Path]:
+    from benchmarks.plots import PLOTTED
+
+    base = cfg.out / f"rd-{cfg.run_name}"
+    paths = {"json": base.with_suffix(".json"), "md": base.with_suffix(".md")}
+    paths.update({m: cfg.out / f"rd-{cfg.run_name}-{m}.png" for m in PLOTTED})
+    return paths
+
+
+def run(cfg: RDConfig, argv: Sequence[str] | None = None) -> dict:
+    """The whole benchmark; returns the result written to ``rd-<name>.json``."""
+    from benchmarks.plots import rd_plots
+
+    paths = output_paths(cfg)
+    existing = [p for p in paths.values() if p.exists()]
+    if existing and not cfg.force:
+        raise AvfrError(f"{existing[0]} exists: pass --force to overwrite, or --name/--out for another place")
+    clips = list_clips(cfg)
+    vvc.check_ffmpeg(cfg.vvc)
+    torch.set_num_threads(cfg.threads)
+    started = time.perf_counter()
+    timing = {"avfr_s": 0.0, "vvc_sweep_s": 0.0, "vvc_sweep_frames": 0, "vvc_s": 0.0}
+    scorer = Scorer(cfg)
+    per_point = 2 + len(cfg.qps) + int(cfg.match_bpp)
+    bar = progress_bar(total=len(clips) * per_point, desc="rd", unit="point", disable=not cfg.progress)
+    results = []
+    try:
+        for clip in clips:
+            def tick(label: str, clip: Path = clip) -> None:
+                bar.set_postfix_str(f"{clip.stem[:32]} {label}")
+                bar.update(1)
+
+            results.append(bench_clip(clip, cfg, scorer, tick, timing))
+        bar.close()
+        agg = aggregate(results, scorer)
+    finally:
+        scorer.close()
+    timing.update({f"{m}_s": s for m, s in scorer.seconds.items()}, total_s=time.perf_counter() - started)
+    frames = sum(r["frames"] for r in results)
+    timing["projected_full_dev_s"] = projected_full_run(timing, scorer.frames, frames)
+    cfg_dict = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
+    result = {
+        "name": cfg.run_name,
+        "command": [sys.executable, "-m", "benchmarks.rd", *(argv or [])],
+        "config": cfg_dict,
+        "model": str(cfg.model) if cfg.model else "bundled (codec/weights/avfr-light-128.safetensors)",
+        "clips_run": len(results),
+        "fid_frames": int(sum(len(f) for f in scorer.features.get("reference", []))),
+        "machine": machine(),
+        "packages": package_versions(),
+        "git": git_state(),
+        "vvc": {"ffmpeg": ffmpeg_version(cfg), "config": asdict(cfg.vvc), "qps": list(cfg.qps)},
+        "timing": timing,
+        "aggregate": agg,
+        "clips": results,
+    }
+    write_outputs(result, cfg, paths, rd_plots)
+    return result
+
+
+def write_outputs(result: dict, cfg: RDConfig, paths: dict[str, Path], plotter: Callable[..., list[Path]]) -> None:
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    paths["json"].write_text(json.dumps(result, indent=2, default=_json_default) + "\n")
+    paths["md"].write_text(markdown(result))
+    plotter(result["aggregate"], cfg.out, cfg.run_name, f"avfr vs VVC, {cfg.run_name} ({result['clips_run']} clips)")
+
+
+def _json_default(v: object) -> object:
+    if isinstance(v, (np.floating, np.integer)):
+        return v.item()
+    if isinstance(v, Path):
+        return str(v)
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    raise TypeError(f"not JSON serialisable: {type(v)}")
+
+
+def projected_full_run(timing: dict[str, float], metric_frames: dict[str, int], frames: int, cfg: RDConfig | None = None) -> float:
+    """Seconds a full dev run with the default settings would take at this run's per-unit costs.
+
+    Per-frame costs of each stage, times how often the defaults run that stage on the 21-clip
+    dev set: avfr once per frame, VVC len(qps) + ~3.5 (match_bpp's bisection between two sweep
+    QPs) encodes per frame, each metric on its stride of 9 points (FID: 10 sets). Costs of a
+    short run include one-off warm-up, so this errs high.
+    """
+    d, n = cfg or RDConfig(), FULL_DEV["frames"]
+    points = 2 + len(d.qps) + 1
+    vvc_per_frame = timing["vvc_sweep_s"] / max(timing["vvc_sweep_frames"], 1)
+    total = timing["avfr_s"] / max(frames, 1) * n + vvc_per_frame * n * (len(d.qps) + 3.5)
+    strides = {"psnr": 1, "ssim": d.metric_stride, "lpips": d.metric_stride, "identity": d.metric_stride, "lmd": d.metric_stride,
+               "dists": d.slow_metric_stride, "fid": d.slow_metric_stride}  # fmt: skip
+    for m, stride in strides.items():
+        per = timing.get(f"{m}_s", 0.0) / max(metric_frames.get(m, 0), 1)
+        total += per * math.ceil(n / stride) * (points + (m == "fid"))
+    return total
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _qps(text: str) -> tuple[int, ...]:
+    try:
+        qps = tuple(int(q) for q in text.replace(" ", "").split(",") if q)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--qps takes comma-separated integers such as 37,42,47, got {text!r}") from None
+    if not qps or any(not 0 <= q <= 63 for q in qps):
+        raise argparse.ArgumentTypeError(f"--qps must be integers in 0..63, got {text!r}")
+    return qps
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = RDConfig()
+    p = argparse.ArgumentParser(prog="avfr bench", description="Rate-distortion benchmark: avfr vs H.266/VVC on talking-head clips.")
+    p.add_argument("--data", type=Path, default=None, help=f"folder of clips (default {d.data})")
+    p.add_argument("--clips", type=int, default=None, help="use the first N clips (sorted by name)")
+    p.add_argument("--max-frames", type=int, default=None, help=f"frames per clip (default {d.max_frames})")
+    p.add_argument("--qps", type=_qps, default=None, help=f"VVC QPs (default {','.join(map(str, d.qps))})")
+    p.add_argument("--no-match", action="store_true", help="skip the VVC point matched to avfr's bpp")
+    p.add_argument("--model", type=Path, default=None, help="avfr model .safetensors (default: the bundled one)")
+    p.add_argument("--metric-stride", type=int, default=None, help=f"SSIM/LPIPS/ID/LMD on every n-th frame (default {d.metric_stride})")
+    p.add_argument("--slow-metric-stride", type=int, default=None, help=f"DISTS and FID on every n-th frame (default {d.slow_metric_stride})")
+    p.add_argument("--out", type=Path, default=None, help=f"output folder (default {d.out})")
+    p.add_argument("--name", default=None, help="results are rd-<name>.json/.md/-*.png (default: the data folder's name)")
+    p.add_argument("--preset", default=None, help=f"VVenC preset (default {d.vvc.preset})")
+    p.add_argument("--smoke", action="store_true", help="CI size: 2 clips, 12 frames, QPs 37,52")
+    p.add_argument("--force", action="store_true", help="overwrite earlier results of the same name")
+    p.add_argument("--keep-streams", type=Path, default=None, help="keep the .avfr files in this folder")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> RDConfig:
+    given = {
+        "data": args.data, "clips": args.clips, "max_frames": args.max_frames, "qps": args.qps, "model": args.model,
+        "metric_stride": args.metric_stride, "slow_metric_stride": args.slow_metric_stride, "out": args.out, "name": args.name,
+        "keep_streams": args.keep_streams,
+    }  # fmt: skip
+    given = {k: v for k, v in given.items() if v is not None}
+    cfg = RDConfig.smoke(**given) if args.smoke else RDConfig(**given)
+    cfg.match_bpp, cfg.force, cfg.progress = not args.no_match, args.force, not args.no_progress
+    if args.preset:
+        cfg.vvc = vvc.VVCConfig(preset=args.preset)
+    for name in ("clips", "max_frames", "metric_stride", "slow_metric_stride"):
+        value = getattr(cfg, name)
+        if value is not None and value < 1:
+            raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    return cfg
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point for ``python -m benchmarks.rd`` and ``avfr bench``; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    try:
+        cfg = config_from_args(args)
+        result = run(cfg, argv)
+    except AvfrError as err:
+        if os.environ.get("AVFR_DEBUG"):
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    paths = output_paths(cfg)
+    print(markdown(result), end="")
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""The rate-distortion runner end to end, in its smoke configuration (what CI runs).
+
+One run (module-scoped, ~1 min on an idle 2-core machine) feeds every check: every metric
+for every codec point, VVC bits, the avfr bit accounting against the kept .avfr files, the
+plots and the Markdown table.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchmarks.rd import METRICS, main
+from codec.bitstream.container import PREAMBLE_BYTES, AvfrReader, encode_varint
+from codec.bitstream.info import describe_file
+from codec.zoo import default_model_path
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled model, or a random-init light-128 while the trained one does not exist yet."""
+    if default_model_path().is_file():
+        return default_model_path()
+    from codec.config import load_config
+    from codec.model import AVFRModel, save_model
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "random-light-128.safetensors"
+    save_model(AVFRModel(load_config("light-128")), path, dtype=torch.float16)
+    return path
+
+
+@pytest.fixture(scope="module")
+def smoke(talking_heads: Path, metric_weights: None, model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    from benchmarks.vvc import AnchorError, check_ffmpeg
+
+    try:
+        check_ffmpeg()
+    except AnchorError as exc:
+        pytest.skip(f"no VVC anchor: {exc}")
+    out = tmp_path_factory.mktemp("rd")
+    argv = ["--smoke", "--data", str(talking_heads / "dev"), "--model", str(model_path), "--out", str(out / "results"),
+            "--keep-streams", str(out / "streams"), "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    result = json.loads((out / "results" / "rd-smoke.json").read_text())
+    return {"out": out, "result": result}
+
+
+def test_every_point_has_every_metric(smoke: dict) -> None:
+    result = smoke["result"]
+    expected = {"avfr", "repeat-keyframe", "vvc-qp37", "vvc-qp52", "vvc-match"}
+    assert set(result["aggregate"]) == expected
+    assert result["clips_run"] == 2
+    for key, point in result["aggregate"].items():
+        for field in ("kbps", "bpp", *METRICS):
+            assert point[field] is not None, f"{key}: {field} missing"
+    for clip in result["clips"]:
+        assert clip["frames"] == 12
+        assert set(clip["points"]) == expected
+        for key, point in clip["points"].items():
+            for field in ("kbps", "bpp", *(m for m in METRICS if m != "fid")):
+                assert point[field] is not None, f"{clip['clip']} {key}: {field} missing"
+
+
+def test_vvc_points_have_bits_and_commands(smoke: dict) -> None:
+    for clip in smoke["result"]["clips"]:
+        for key, point in clip["points"].items():
+            if key.startswith("vvc"):
+                assert point["video_bits"] > 0 and point["kbps"] > 0
+                assert "libvvenc" in point["commands"]["encode"] and f"-qp {point['qp']}" in point["commands"]["encode"]
+        sweep = [clip["points"][k]["bpp"] for k in ("vvc-qp37", "vvc-qp52")]
+        assert sweep[0] > sweep[1]
+
+
+def _audio_framing(path: Path) -> int:
+    """Independent count: per audio record, varint + serialized packet + CRC minus the Opus bytes;
+    plus what the header's audio fields add to the header record."""
+    total = 0
+    for packet in AvfrReader(path):
+        if packet.HasField("audio"):
+            n = len(packet.SerializeToString())
+            total += len(encode_varint(n)) + n + 4 - len(packet.audio.data)
+        elif packet.HasField("header"):
+            full = len(packet.SerializeToString())
+            for name in ("audio_codec", "audio_sample_rate", "audio_channels", "audio_bitrate"):
+                packet.header.ClearField(name)
+            bare = len(packet.SerializeToString())
+            total += (full + len(encode_varint(full))) - (bare + len(encode_varint(bare)))
+    return total
+
+
+def test_avfr_video_bits_match_the_file(smoke: dict) -> None:
+    for clip in smoke["result"]["clips"]:
+        stream = smoke["out"] / "streams" / (Path(clip["clip"]).stem + ".avfr")
+        info = describe_file(stream)
+        b = info.bytes
+        audio_framing = _audio_framing(stream)
+        assert info.audio_packets > 0  # the smoke clips carry speech: the audio split is exercised
+        point = clip["points"]["avfr"]
+        assert point["video_bits"] == 8 * (b["keyframes"] + b["motion"] + b["overhead"] - audio_framing)
+        assert point["bytes"]["audio_framing"] == audio_framing
+        assert point["bytes"]["file_bytes"] == info.file_bytes > PREAMBLE_BYTES
+        assert point["video_bits"] // 8 + b["audio"] + audio_framing == info.file_bytes
+        assert clip["points"]["repeat-keyframe"]["video_bits"] == 8 * b["keyframes"]
+        assert b["motion"] == 12 * 120  # raw FP16: 960 bits a frame
+
+
+def test_plots_and_table_exist(smoke: dict) -> None:
+    results = smoke["out"] / "results"
+    for metric in ("dists", "lpips", "psnr", "fid"):
+        png = results / f"rd-smoke-{metric}.png"
+        assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = (results / "rd-smoke.md").read_text()
+    assert "| codec point | kbps | bpp | PSNR | SSIM | LPIPS | DISTS | FID | ID-sim | LMD | enc fps | dec fps |" in table
+    for key in ("avfr", "repeat-keyframe", "vvc-qp37", "vvc-qp52", "vvc-match"):
+        assert f"| {key} |" in table
+
+
+def test_provenance(smoke: dict) -> None:
+    result = smoke["result"]
+    assert result["machine"]["cpu"] and result["machine"]["logical_cpus"]
+    assert result["packages"]["torch"] and result["git"]["commit"]
+    assert result["timing"]["projected_full_dev_s"] > 0
+
+
+def test_refuses_to_overwrite(smoke: dict, talking_heads: Path, capsys: pytest.CaptureFixture) -> None:
+    argv = ["--smoke", "--data", str(talking_heads / "dev"), "--out", str(smoke["out"] / "results"), "--no-progress"]
+    assert main(argv) == 1
+    assert "--force" in capsys.readouterr().err
