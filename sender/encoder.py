@@ -28,7 +28,6 @@ from codec.media import opus, video_io
 from codec.media.keyframe import KeyframeConfig, encode_keyframe
 from codec.model import AVFRModel
 from codec.zoo import load_for_encoding
-from codec.priors import FacePriors
 from codec.progress import progress_bar
 from proto import avfr_pb2
 from sender.face_tracker import FaceCropper

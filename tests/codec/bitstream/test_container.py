@@ -12,7 +12,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from codec.bitstream import container
 from codec.bitstream.container import (
     MAX_PACKET_BYTES,
     PREAMBLE_BYTES,

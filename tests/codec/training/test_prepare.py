@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from codec.training.dataset import PreparedDataset, identity_balanced_sampler
-from codec.training.prepare import decode_landmarks, encode_landmarks, prepare, read_manifest
+from codec.training.prepare import decode_landmarks, encode_landmarks, read_manifest
 
 CLIPS = ["ali-vilab__dreamtalk__W011_front_angry_level3_001.mp4", "rizkiarm__LipNet__lbbc2a.mpg"]  # as in conftest.py
 
