@@ -1,0 +1,29 @@
+"""The model card's evaluation: same-identity protocol on prepared data, relative motion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from codec.training.evaluate import evaluate_model, relative_keypoints
+from codec.zoo import default_model_path
+
+
+def test_relative_motion_is_the_source_when_the_driver_has_not_moved() -> None:
+    torch.manual_seed(0)
+    kp_s, kp_d = torch.randn(2, 10, 6), torch.randn(2, 10, 6)
+    assert torch.allclose(relative_keypoints(kp_s, kp_d, kp_d), kp_s, atol=1e-5)
+    moved = kp_d.clone()
+    moved[..., :2] += 0.1
+    assert torch.allclose(relative_keypoints(kp_s, moved, kp_d)[..., :2], kp_s[..., :2] + 0.1, atol=1e-5)
+
+
+@pytest.mark.data
+def test_same_identity_evaluation_reports_model_and_repeat_keyframe(prepared: Path) -> None:
+    result = evaluate_model(default_model_path(), prepared, max_frames=6, progress=False)
+    assert set(result["clips"]) and result["mean"].keys() >= {"lpips", "psnr_db", "repeat_keyframe_lpips", "repeat_keyframe_psnr_db"}
+    for clip in result["clips"].values():
+        assert clip["frames"] == 5  # the keyframe itself is not scored
+        assert 0.0 <= clip["lpips"] < 1.0 and 5.0 < clip["psnr_db"] < 60.0
