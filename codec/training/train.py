@@ -340,7 +340,26 @@ def train(cfg: TrainConfig, device_name: str = "auto", resume: bool = False, pro
     return path
 
 
+def export_checkpoint(run_dir: Path, output: Path) -> Path:
+    """The shippable fp16 model from a run's last checkpoint (e.g. after stopping a run by hand)."""
+    from safetensors import safe_open
+
+    run_dir = Path(run_dir).expanduser()
+    cfg = TrainConfig.from_dict(yaml.safe_load((run_dir / "train_config.yaml").read_text()))
+    model = AVFRModel(ModelConfig.from_dict({**load_config(cfg.model).to_dict(), **cfg.model_overrides}))
+    with safe_open(str(run_dir / "last.safetensors"), framework="pt") as f:
+        step = json.loads(f.metadata()["avfr_checkpoint"])["step"]
+        prefix = "module.model."
+        model.load_state_dict({k[len(prefix) :]: f.get_tensor(k) for k in f.keys() if k.startswith(prefix)})
+    save_model(model, output, extra_metadata={"train_step": str(step)}, dtype=torch.float16)
+    return Path(output)
+
+
 def train_from_cli(args: argparse.Namespace) -> int:
+    if args.export_to is not None:
+        run_dir = args.run_dir or Path(load_train_config(args.config).run_dir)
+        print(f"exported {export_checkpoint(run_dir, args.export_to)}")
+        return 0
     cfg = load_train_config(args.config)
     if args.data is not None:
         cfg.data = str(args.data)

@@ -13,7 +13,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from codec.training.train import StepBatchSampler, load_train_config, train
+from codec.model import load_model
+from codec.training.train import StepBatchSampler, export_checkpoint, load_train_config, train
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -51,6 +52,11 @@ def test_resume_continues_the_same_run(prepared: Path, tmp_path: Path) -> None:
     assert load_file(str(split / "last.safetensors"))  # a checkpoint exists mid-run
     train(tiny(split, prepared, steps=4, checkpoint_every=2), resume=True, progress=False)
     assert_same(weights(straight), weights(split), atol=1e-6)
+    # the run exports as a loadable model holding the checkpoint's weights (fp16)
+    exported = load_model(export_checkpoint(split, tmp_path / "exported.safetensors"))
+    ckpt = weights(split)
+    for name, value in exported.state_dict().items():
+        assert torch.allclose(value.float(), ckpt[f"module.model.{name}"].float(), atol=2e-3, rtol=1e-2), name
     # and it is not trivially equal: training moved the weights
     fresh = tmp_path / "fresh"
     train(tiny(fresh, prepared, steps=1, checkpoint_every=1), progress=False)
