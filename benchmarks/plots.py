@@ -22,7 +22,7 @@ PLOTTED = {  # metric key -> (axis label, whether lower is better)
     "psnr": ("PSNR, dB (higher is better)", False),
     "fid": ("FID over the set (lower is better)", True),
 }
-MARKERS = {"avfr": ("*", "tab:red", 14), "repeat-keyframe": ("X", "tab:gray", 10), "vvc-match": ("D", "tab:blue", 8)}
+MARKERS = {"avfr": ("*", "tab:red", 14), "avfr-raw": ("P", "tab:orange", 10), "repeat-keyframe": ("X", "tab:gray", 10), "vvc-match": ("D", "tab:blue", 8)}
 
 
 def rd_plot(aggregate: dict[str, dict], metric: str, path: Path, title: str) -> Path:
@@ -52,8 +52,19 @@ def rd_plot(aggregate: dict[str, dict], metric: str, path: Path, title: str) -> 
     return path
 
 
+def save_figure(fig: "plt.Figure", ax: "plt.Axes", path: Path, xlabel: str, ylabel: str) -> Path:
+    """Label, lay out, write as PNG and free one figure (every benchmark plot ends this way)."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def _legend(key: str) -> str:
-    return {"avfr": "avfr", "repeat-keyframe": "repeat the keyframe (zero motion)", "vvc-match": "VVC at avfr's bpp"}[key]
+    return {"avfr": "avfr (compact motion)", "avfr-raw": "avfr, raw FP16 motion (paper)", "repeat-keyframe": "repeat the keyframe (zero motion)", "vvc-match": "VVC at avfr's bpp"}[key]
 
 
 def rd_plots(aggregate: dict[str, dict], out_dir: Path, name: str, title: str) -> list[Path]:

@@ -164,28 +164,60 @@ def avfr_bits(path: Path) -> AvfrBits:
 
 
 @dataclass
-class AvfrRun:
-    reference: np.ndarray  # N x 256 x 256 x 3, the crops the sender saw
+class AvfrDecoded:
+    """One motion mode's stream, decoded."""
+
     decoded: np.ndarray  # N x 256 x 256 x 3, the receiver's frames, bicubic-upsampled
-    keyframe: np.ndarray  # 256 x 256 x 3, the receiver's decoded keyframe, upsampled
     bits: AvfrBits
     encode_s: float
     decode_s: float
     decode_setup_s: float
+
+
+@dataclass
+class AvfrRun:
+    reference: np.ndarray  # N x 256 x 256 x 3, the crops the sender saw
+    keyframe: np.ndarray  # 256 x 256 x 3, the receiver's decoded keyframe, upsampled
+    modes: dict[str, AvfrDecoded]  # point name -> its stream decoded ("avfr" = the default mode)
     notes: list[str]
 
 
+# Point name -> motion coding: the default (compact) mode is "avfr", the paper's raw mode beside it.
+AVFR_MODES = {"avfr": avfr_pb2.MOTION_CODING_COMPACT, "avfr-raw": avfr_pb2.MOTION_CODING_RAW_FP16}
+
+
 def run_avfr(clip: Path, cfg: RDConfig, workdir: Path) -> AvfrRun:
-    """Encode a clip (collecting the reference crops), measure its bits, decode it in memory."""
+    """Encode a clip once in raw mode (collecting the reference crops), re-code its motion for
+    the compact mode (``transcode_motion``: same keypoints, no second sender pass), measure
+    each stream's bits and decode each in memory."""
+    from codec.bitstream.transcode import transcode_motion
     from codec.media.keyframe import decode_keyframe
-    from receiver.decoder import DecodeOptions, DecodeReport, open_stream, resize_frame
+    from receiver.decoder import resize_frame
     from sender.encoder import EncodeOptions, encode_file
 
     crops: list[np.ndarray] = []
-    stream = workdir / f"{clip.stem}.avfr"
-    options = EncodeOptions(model_path=cfg.model, fps=cfg.fps, max_frames=cfg.max_frames)
-    enc = encode_file(clip, stream, options, progress=False, on_crop=crops.append)
+    raw_stream = workdir / f"{clip.stem}.raw.avfr"
+    options = EncodeOptions(model_path=cfg.model, fps=cfg.fps, max_frames=cfg.max_frames, motion_coding="raw")
+    enc = encode_file(clip, raw_stream, options, progress=False, on_crop=crops.append)
     reference = np.stack([_to_size(c, cfg.size) for c in crops])
+    modes: dict[str, AvfrDecoded] = {}
+    notes = enc.summary().splitlines()[1:]
+    for name, coding in AVFR_MODES.items():
+        stream, encode_s = raw_stream, enc.seconds
+        if coding != avfr_pb2.MOTION_CODING_RAW_FP16:
+            stream = workdir / f"{clip.stem}.{name}.avfr"
+            started = time.perf_counter()
+            transcode_motion(raw_stream, stream, coding, overwrite=True)
+            encode_s += time.perf_counter() - started
+        modes[name] = _decode_stream(stream, cfg, len(reference), encode_s, notes)
+    key = next(p.keyframe for p in AvfrReader(raw_stream) if p.HasField("keyframe"))
+    keyframe = resize_frame(decode_keyframe(key.data, key.codec), cfg.size)
+    return AvfrRun(reference, keyframe, modes, notes)
+
+
+def _decode_stream(stream: Path, cfg: RDConfig, expected: int, encode_s: float, notes: list[str]) -> AvfrDecoded:
+    from receiver.decoder import DecodeOptions, DecodeReport, open_stream
+
     started = time.perf_counter()
     session = open_stream(stream, DecodeOptions(model_path=cfg.model, device="cpu"))
     setup = time.perf_counter() - started
@@ -193,12 +225,10 @@ def run_avfr(clip: Path, cfg: RDConfig, workdir: Path) -> AvfrRun:
     started = time.perf_counter()
     decoded = np.stack(list(session.frames(report, cfg.size)))
     decode_s = time.perf_counter() - started
-    if len(decoded) != len(reference):
-        raise AvfrError(f"{clip.name}: {len(decoded)} decoded frames for {len(reference)} sent ({report.stopped_at})")
-    key = next(p.keyframe for p in AvfrReader(stream) if p.HasField("keyframe"))
-    keyframe = resize_frame(decode_keyframe(key.data, key.codec), cfg.size)
-    notes = enc.summary().splitlines()[1:] + [f"decode: {n}" for n in report.notes]
-    return AvfrRun(reference, decoded, keyframe, avfr_bits(stream), enc.seconds, decode_s, setup, notes)
+    if len(decoded) != expected:
+        raise AvfrError(f"{stream.name}: {len(decoded)} decoded frames for {expected} sent ({report.stopped_at})")
+    notes += [f"decode {stream.name}: {n}" for n in report.notes]
+    return AvfrDecoded(decoded, avfr_bits(stream), encode_s, decode_s, setup)
 
 
 def _to_size(crop: np.ndarray, size: int) -> np.ndarray:
@@ -328,16 +358,19 @@ def bench_clip(clip: Path, cfg: RDConfig, scorer: Scorer, tick: Callable[[str], 
         timing["avfr_s"] += time.perf_counter() - started
     n = len(run.reference)
     scorer.reference_features(run.reference)
-    b = run.bits
     points: dict[str, dict] = {}
-    points["avfr"] = point_record(
-        "avfr", 8 * b.video_bytes, n, cfg,
-        encode_fps=n / max(run.encode_s, 1e-9), decode_fps=n / max(run.decode_s, 1e-9),
-        decode_setup_s=run.decode_setup_s, bytes=asdict(b) | {"video": b.video_bytes},
-        audio_kbps=8 * (b.audio_payload + b.audio_framing) / (n / cfg.fps) / 1000.0,
-        **scorer.score("avfr", run.reference, run.decoded),
-    )  # fmt: skip
-    tick("avfr")
+    for name, mode in run.modes.items():
+        b = mode.bits
+        points[name] = point_record(
+            "avfr", 8 * b.video_bytes, n, cfg,
+            encode_fps=n / max(mode.encode_s, 1e-9), decode_fps=n / max(mode.decode_s, 1e-9),
+            decode_setup_s=mode.decode_setup_s, bytes=asdict(b) | {"video": b.video_bytes},
+            audio_kbps=8 * (b.audio_payload + b.audio_framing) / (n / cfg.fps) / 1000.0,
+            motion_bits_per_frame=8 * b.motion / n,
+            **scorer.score(name, run.reference, mode.decoded),
+        )  # fmt: skip
+        tick(name)
+    b = run.modes["avfr"].bits
     repeat = np.repeat(run.keyframe[None], n, axis=0)
     points["repeat-keyframe"] = point_record(
         "repeat-keyframe", 8 * b.keyframes, n, cfg, encode_fps=None, decode_fps=None, **scorer.score("repeat-keyframe", run.reference, repeat)
@@ -386,8 +419,9 @@ def aggregate(clips: list[dict], scorer: Scorer) -> dict[str, dict]:
             secs = [r["frames"] / r[speed] for r in rows if r.get(speed)]
             agg[speed] = agg["frames"] / sum(secs) if secs and len(secs) == len(rows) else None
         agg["fid"] = scorer.fid(key)
-        if key == "avfr":
+        if key in AVFR_MODES:
             agg["audio_kbps"] = float(np.mean([r["audio_kbps"] for r in rows]))
+            agg["motion_bits_per_frame"] = float(np.average([r["motion_bits_per_frame"] for r in rows], weights=[r["frames"] for r in rows]))
         out[key] = agg
     return out
 
@@ -417,6 +451,9 @@ def markdown(result: dict) -> str:
         "- kbps / bpp: video only, mean over clips; bpp over the scored 256x256 frames. avfr = keyframe + motion + container "
         f"overhead, with the audio packets' framing and the header's audio fields moved to audio (avfr audio: {_fmt(audio, 2)} "
         "kbps Opus incl. framing, not in the table; VVC carries none). repeat-keyframe = keyframe bytes only.",
+        f"- avfr = the default compact motion coding ({_fmt(agg.get('avfr', {}).get('motion_bits_per_frame'), 1)} motion bits "
+        f"per frame, mean); avfr-raw = the paper's raw FP16 mode ({_fmt(agg.get('avfr-raw', {}).get('motion_bits_per_frame'), 0)} "
+        "bits per frame), the same keypoints (one sender pass, motion re-coded by `codec.bitstream.transcode`).",
         "- avfr frames are the receiver's output (128 px for the light model) upsampled to 256 with bicubic; the reference is "
         "the sender's 256 px face crops, which VVC codes too.",
         f"- PSNR (RGB) on every frame; SSIM, LPIPS-Alex, ID-sim (SFace cosine, higher is better), LMD (MediaPipe NME, "
@@ -478,7 +515,7 @@ def run(cfg: RDConfig, argv: Sequence[str] | None = None) -> dict:
     started = time.perf_counter()
     timing = {"avfr_s": 0.0, "vvc_sweep_s": 0.0, "vvc_sweep_frames": 0, "vvc_s": 0.0}
     scorer = Scorer(cfg)
-    per_point = 2 + len(cfg.qps) + int(cfg.match_bpp)
+    per_point = len(AVFR_MODES) + 1 + len(cfg.qps) + int(cfg.match_bpp)
     bar = progress_bar(total=len(clips) * per_point, desc="rd", unit="point", disable=not cfg.progress)
     results = []
     try:

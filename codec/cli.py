@@ -25,6 +25,12 @@ def check_output(path: Path, force: bool) -> None:
         raise OutputExistsError(f"{path} already exists: pass --force to overwrite it, or choose another -o")
 
 
+def _compact_defaults():  # noqa: ANN202 (imported lazily: keeps `avfr --help` fast)
+    from codec.bitstream.compact_motion import CompactMotionParams
+
+    return CompactMotionParams()
+
+
 def _damage_exit(command: str, stopped_at: str | None) -> int:
     """A damaged stream still yields its intact part, but the exit status must say so."""
     if stopped_at is None:
@@ -34,7 +40,9 @@ def _damage_exit(command: str, stopped_at: str | None) -> int:
 
 
 def _cmd_encode(args: argparse.Namespace) -> int:
+    from codec.bitstream.compact_motion import CompactMotionParams
     from sender.encoder import EncodeOptions, encode_file
+    from sender.refresh import RefreshConfig
 
     check_output(args.output, args.force)
     options = EncodeOptions(
@@ -44,6 +52,9 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         keyframe_quality=args.keyframe_quality,
         max_frames=args.max_frames,
         start_seconds=args.start,
+        motion_coding=args.motion,
+        compact_motion=CompactMotionParams(args.position_step_inv, args.jacobian_step_inv, args.intra_period),
+        refresh=RefreshConfig(enabled=not args.no_refresh, min_interval_s=args.refresh_min_interval),
     )
     report = encode_file(args.input, args.output, options, progress=not args.quiet)
     print(report.summary())
@@ -71,7 +82,14 @@ def _cmd_info(args: argparse.Namespace) -> int:
 def _cmd_prepare(args: argparse.Namespace) -> int:
     from codec.training.prepare import prepare
 
-    report = prepare(args.raw_dir, args.out_dir, sizes=tuple(args.sizes), limit=args.limit, progress=not args.quiet)
+    report = prepare(
+        args.raw_dir,
+        args.out_dir,
+        sizes=tuple(args.sizes),
+        limit=args.limit,
+        progress=not args.quiet,
+        max_seconds_per_identity=args.max_seconds_per_identity,
+    )
     print(report.summary())
     return 0
 
@@ -139,6 +157,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keyframe-quality", type=int, default=None, help="keyframe codec quality (default: the measured default)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many video frames")
     p.add_argument("--start", type=float, default=0.0, help="skip this many seconds of the input first")
+    defaults = _compact_defaults()
+    p.add_argument(
+        "--motion",
+        choices=("compact", "raw"),
+        default="compact",
+        help="motion coding: compact (quantised, predicted, arithmetic-coded; ~1/10 of raw) or raw (the paper's 960-bit FP16 frames)",
+    )
+    p.add_argument("--position-step-inv", type=int, default=defaults.position_step_inv, help=f"compact: keypoint positions quantised in steps of 1/N (default {defaults.position_step_inv})")
+    p.add_argument("--jacobian-step-inv", type=int, default=defaults.jacobian_step_inv, help=f"compact: Jacobian entries quantised in steps of 1/N (default {defaults.jacobian_step_inv})")
+    p.add_argument("--intra-period", type=int, default=defaults.intra_period, help=f"compact: a self-contained motion frame at least every N frames, the bound on a lost packet's effect (default {defaults.intra_period})")
+    p.add_argument("--no-refresh", action="store_true", help="send one keyframe only (the paper), never a refresh")
+    p.add_argument(
+        "--refresh-min-interval",
+        type=float,
+        default=4.0,
+        help="seconds between quality-triggered keyframe refreshes at least (scene cuts and new faces always refresh; default 4)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_encode)
@@ -163,6 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out_dir", type=Path)
     p.add_argument("--sizes", type=int, nargs="+", default=[256, 128], help="crop sizes to store (default 256 128)")
     p.add_argument("--limit", type=int, default=None, help="only the first N clips")
+    p.add_argument(
+        "--max-seconds-per-identity",
+        type=float,
+        default=None,
+        help="keep whole clips until each identity has about this many seconds (a compact, identity-balanced subset)",
+    )
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(handler=_cmd_prepare)
 

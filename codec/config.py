@@ -87,6 +87,8 @@ class ModelConfig:
     loss_equivariance_jacobian: float = 10.0
     loss_gan: float = 1.0
     loss_feature_matching: float = 0.0
+    # ours: pull the deformation onto the MediaPipe landmark correspondence (losses/landmark_flow.py)
+    loss_landmark_flow: float = 0.0
     equivariance_sigma_affine: float = 0.05
     equivariance_sigma_tps: float = 0.005
     equivariance_points_tps: int = 5

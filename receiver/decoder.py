@@ -77,7 +77,9 @@ class Receiver:
         self.size = header.width
         self.inputs = ModelInputMaker(self.size, static_image_mode=True)
         self.source_state = None
+        self.motion = motion_coding.MotionStreamDecoder(header)
         self.last_frame: np.ndarray | None = None
+        self.frames_held = 0  # frames shown as the previous one while motion was out of sync
 
     @property
     def fps(self) -> float:
@@ -92,10 +94,16 @@ class Receiver:
 
     @torch.no_grad()
     def render(self, motion: avfr_pb2.MotionFrame, mel: np.ndarray) -> np.ndarray:
-        """One RGB uint8 frame for one motion packet."""
+        """One RGB uint8 frame for one motion packet (the previous frame again while a lost
+        packet keeps predicted motion undecodable)."""
         if self.source_state is None:
             raise StreamError(f"motion frame {motion.frame_index} arrived before any keyframe: the stream is damaged")
-        kp = motion_coding.decode_payload(motion.payload, motion.coding, self.header.num_keypoints)
+        kp = self.motion.decode(motion)
+        if kp is None:
+            if self.last_frame is None:
+                raise StreamError(f"motion frame {motion.frame_index} depends on a frame that never arrived: the stream is damaged")
+            self.frames_held += 1
+            return self.last_frame
         kp_t = torch.from_numpy(kp).unsqueeze(0).to(self.device)
         mel_t = torch.from_numpy(mel).float()[None, None].to(self.device)
         out = self.model.reconstruct(self.source_state, kp_t, mel_t)

@@ -8,7 +8,10 @@ Face handling, stated once here:
 - frames before the first face are not sent: the stream (and its clock) starts at the first
   frame with a face, and the audio is cut to match;
 - when the face is lost later, the tracker keeps the last crop box and the sender repeats the
-  last keypoints, so the receiver holds the last pose instead of rendering garbage.
+  last keypoints, so the receiver holds the last pose instead of rendering garbage;
+- a new keyframe is sent on a scene cut, when the tracker snaps to a new face box (the face
+  jumped or came back), and when the sender's own render of the stream degrades
+  (``sender/refresh.py``); ``--no-refresh`` keeps the paper's single keyframe.
 """
 
 from __future__ import annotations
@@ -22,15 +25,19 @@ import numpy as np
 import torch
 
 from codec.bitstream import motion as motion_coding
+from codec.bitstream.compact_motion import CompactMotionParams
 from codec.bitstream.container import AvfrWriter
 from codec.errors import InputError, NoFaceError
 from codec.media import opus, video_io
-from codec.media.keyframe import KeyframeConfig, encode_keyframe
+from codec.audio_features import silence_window
+from codec.evaluation import psnr
+from codec.media.keyframe import KeyframeConfig, decode_keyframe, encode_keyframe
 from codec.model import AVFRModel
 from codec.zoo import load_for_encoding
 from codec.progress import progress_bar
 from proto import avfr_pb2
 from sender.face_tracker import FaceCropper
+from sender.refresh import KeyframePolicy, RefreshConfig
 from codec.model_input import ModelInputMaker, crop_size_for, resize_rgb
 
 FORMAT_VERSION = 1
@@ -48,6 +55,9 @@ class EncodeOptions:
     max_frames: int | None = None
     start_seconds: float = 0.0
     save_crops_to: Path | None = None  # the face crops the sender saw, as an mp4 (for evaluation)
+    motion_coding: str = "compact"  # or "raw" (the paper's 960 bits per frame)
+    compact_motion: CompactMotionParams = field(default_factory=CompactMotionParams)
+    refresh: RefreshConfig = field(default_factory=RefreshConfig)
 
 
 @dataclass
@@ -58,6 +68,7 @@ class EncodeReport:
     frames: int = 0
     leading_frames_without_face: int = 0
     frames_face_lost: int = 0
+    keyframes: list[tuple[int, str]] = field(default_factory=list)  # (frame index, why)
     bytes_written: int = 0
     seconds: float = 0.0
     audio_packets: int = 0
@@ -75,6 +86,9 @@ class EncodeReport:
             lines.append(f"note: skipped {self.leading_frames_without_face} leading frames with no face")
         if self.frames_face_lost:
             lines.append(f"note: face lost in {self.frames_face_lost} frames (last pose held)")
+        if len(self.keyframes) > 1:
+            why = "; ".join(f"frame {i}: {r}" for i, r in self.keyframes[1:])
+            lines.append(f"note: {len(self.keyframes) - 1} keyframe refresh(es): {why}")
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -95,9 +109,18 @@ class Sender:
         self.audio_encoder = (
             opus.OpusEncoder(sample_rate=options.audio_sample_rate, bitrate=options.audio_bitrate) if has_audio else None
         )
+        coding = motion_coding.MOTION_CODING_NAMES.get(options.motion_coding)
+        if coding is None:
+            raise ValueError(f"unknown motion coding {options.motion_coding!r}: use one of {sorted(motion_coding.MOTION_CODING_NAMES)}")
+        self.motion = motion_coding.MotionStreamEncoder(coding, model.config.num_kp, options.compact_motion)
         self.frame_index = 0
         self.keyframe_sent = False
         self.last_keypoints: np.ndarray | None = None
+        self.refresh = KeyframePolicy(options.refresh, options.fps)
+        self.pending_refresh: str | None = None
+        self.keyframes: list[tuple[int, str]] = []
+        self._receiver_inputs: ModelInputMaker | None = None  # priors of the decoded keyframe, as the receiver sees it
+        self._receiver_state = None
 
     def header(self) -> avfr_pb2.Packet:
         packet = avfr_pb2.Packet()
@@ -109,7 +132,7 @@ class Sender:
         h.fps_num, h.fps_den = _fps_rational(self.options.fps)
         h.num_keypoints = self.model.config.num_kp
         h.keypoint_layout = avfr_pb2.KEYPOINT_LAYOUT_XY_JACOBIAN
-        h.motion_coding = avfr_pb2.MOTION_CODING_RAW_FP16
+        self.motion.fill_header(h)
         h.keyframe_codec = self.keyframe_config.proto_codec
         if self.audio_encoder is not None:
             h.audio_codec = avfr_pb2.AUDIO_CODEC_OPUS
@@ -125,22 +148,42 @@ class Sender:
         kp = self.model.keypoints(x5.unsqueeze(0))[0].float().cpu().numpy()
         return kp, found
 
-    def process_frame(self, crop: np.ndarray, face_found: bool) -> list[avfr_pb2.Packet]:
-        """Packets for one video frame: the keyframe first (once), then its motion frame."""
+    def process_frame(self, crop: np.ndarray, face_found: bool, tracker_snapped: bool = False) -> list[avfr_pb2.Packet]:
+        """Packets for one video frame: a keyframe when one is due, then its motion frame."""
         packets: list[avfr_pb2.Packet] = []
         kp, prior_found = self.keypoints_of(crop)
         usable = face_found and prior_found
-        if not self.keyframe_sent:
-            if not usable:
-                return packets
-            packets.append(self._keyframe_packet(crop))
-            self.keyframe_sent = True
+        reason = self.refresh.reason(self.frame_index, crop, tracker_snapped) if usable else None
+        if not self.keyframe_sent and not usable:
+            return packets
+        reason = reason or (self.pending_refresh if usable else None)
+        if reason is not None:
+            packets.append(self._keyframe_packet(crop, reason))
         if not usable and self.last_keypoints is not None:
             kp = self.last_keypoints
         self.last_keypoints = kp
-        packets.append(self._motion_packet(kp))
+        packets.append(self._motion_packet(kp, force_self_contained=reason is not None))
+        if usable and self.refresh.wants_check(self.frame_index):
+            self.pending_refresh = self.refresh.after_check(self.frame_index, self._self_check_psnr(crop))
         self.frame_index += 1
         return packets
+
+    @torch.no_grad()
+    def _self_check_psnr(self, crop: np.ndarray) -> float:
+        """PSNR of what the receiver will render for this frame (see sender/refresh.py)."""
+        kp = torch.from_numpy(self.motion.last_sent).unsqueeze(0)
+        mel = torch.from_numpy(silence_window()).float()[None, None]
+        out = self.model.reconstruct(self._receiver_state, kp, mel)
+        frame = (out[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+        return psnr(frame, resize_rgb(crop, self.size))
+
+    @torch.no_grad()
+    def _track_receiver(self, data: bytes, codec: int) -> None:
+        """Encode the decoded keyframe as the receiver will, for the self-checks."""
+        if self._receiver_inputs is None:
+            self._receiver_inputs = ModelInputMaker(self.size, static_image_mode=True)
+        x5, _ = self._receiver_inputs.make(decode_keyframe(data, codec))
+        self._receiver_state = self.model.encode_source(x5.unsqueeze(0))
 
     def process_audio(self, pcm: np.ndarray) -> list[avfr_pb2.Packet]:
         if self.audio_encoder is None:
@@ -155,7 +198,7 @@ class Sender:
         packets.append(eos)
         return packets
 
-    def _keyframe_packet(self, crop: np.ndarray) -> avfr_pb2.Packet:
+    def _keyframe_packet(self, crop: np.ndarray, reason: str) -> avfr_pb2.Packet:
         packet = avfr_pb2.Packet()
         packet.keyframe.frame_index = self.frame_index
         packet.keyframe.timestamp_us = frame_timestamp_us(self.frame_index, self.options.fps)
@@ -163,15 +206,23 @@ class Sender:
         # Coded at the model's size: the networks see nothing finer, and the receiver's
         # MediaPipe resizes to its own 192 px input anyway.
         packet.keyframe.data = encode_keyframe(resize_rgb(crop, self.size), self.keyframe_config)
+        self.keyframe_sent = True
+        self.pending_refresh = None
+        self.keyframes.append((self.frame_index, reason))
+        self.refresh.keyframe_sent(self.frame_index)
+        if self.options.refresh.enabled:
+            self._track_receiver(packet.keyframe.data, packet.keyframe.codec)
         return packet
 
-    def _motion_packet(self, kp: np.ndarray) -> avfr_pb2.Packet:
+    def _motion_packet(self, kp: np.ndarray, force_self_contained: bool = False) -> avfr_pb2.Packet:
         packet = avfr_pb2.Packet()
         m = packet.motion
         m.frame_index = self.frame_index
+        m.payload, m.self_contained = self.motion.encode(kp, force_self_contained)
+        if self.motion.coding == avfr_pb2.MOTION_CODING_COMPACT:
+            return packet  # coding and timestamp implied (header default; frame_index / fps): 7 bytes a frame
         m.timestamp_us = frame_timestamp_us(self.frame_index, self.options.fps)
-        m.coding = avfr_pb2.MOTION_CODING_RAW_FP16
-        m.payload = motion_coding.pack_raw_fp16(kp)
+        m.coding = self.motion.coding
         return packet
 
     def _audio_packet(self, data: opus.AudioPacketData) -> avfr_pb2.Packet:
@@ -222,7 +273,7 @@ def encode_file(
             if options.max_frames is not None and sender.frame_index >= options.max_frames:
                 break
             crop = cropper.update(frame)
-            packets = sender.process_frame(crop.crop, crop.face_found)
+            packets = sender.process_frame(crop.crop, crop.face_found, crop.shot_changed)
             bar.update(1)
             if not packets:
                 report.leading_frames_without_face += 1
@@ -256,6 +307,7 @@ def encode_file(
     if crops_out is not None:
         crops_out.close()
     report.frames = sender.frame_index
+    report.keyframes = sender.keyframes
     report.duration_s = sender.frame_index / options.fps
     report.seconds = time.perf_counter() - started
     report.bytes_written = output_path.stat().st_size

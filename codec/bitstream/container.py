@@ -189,6 +189,8 @@ class IndexEntry:
     offset: int
     kind: str | None
     frame_index: int | None
+    # A motion frame decodable without earlier motion frames (raw, or compact self-contained).
+    self_contained: bool = False
 
 
 class AvfrReader:
@@ -326,7 +328,9 @@ class AvfrReader:
                 for r in self.records():
                     frame = r.packet.motion.frame_index if r.kind == "motion" else (
                         r.packet.keyframe.frame_index if r.kind == "keyframe" else None)
-                    entries.append(IndexEntry(r.index, r.offset, r.kind, frame))
+                    alone = r.kind == "motion" and (
+                        r.packet.motion.self_contained or r.packet.motion.coding == avfr_pb2.MOTION_CODING_RAW_FP16)
+                    entries.append(IndexEntry(r.index, r.offset, r.kind, frame, alone))
             except StreamError as err:
                 if self.version is None:
                     raise
@@ -338,13 +342,18 @@ class AvfrReader:
         """Packets for decoding from frame ``frame_index`` on.
 
         Yields the latest keyframe at or before that frame first (what a receiver needs to
-        start there), then every packet from that frame's motion packet to the end.
+        start there), then every packet from the motion packet a decoder can start at to the
+        end: that frame's own, or in a compact stream the latest self-contained motion frame at
+        or before it (the caller renders from there and drops the frames before its target).
         """
         entries = self.index()
-        motion = next((e for e in entries if e.kind == "motion" and e.frame_index == frame_index), None)
-        if motion is None:
+        target = next((e for e in entries if e.kind == "motion" and e.frame_index == frame_index), None)
+        if target is None:
             frames = sum(e.kind == "motion" for e in entries)
             raise StreamError(f"frame {frame_index} is not in {self.name} (it holds {frames} intact motion frames)")
+        motion = next((e for e in reversed(entries[: target.index + 1]) if e.kind == "motion" and e.self_contained), None)
+        if motion is None:
+            raise StreamError(f"no self-contained motion frame precedes frame {frame_index} in {self.name}: the stream is damaged")
         key = next((e for e in reversed(entries[: motion.index]) if e.kind == "keyframe"), None)
         if key is None:
             raise StreamError(f"no keyframe precedes frame {frame_index} in {self.name}: the stream is damaged")

@@ -7,6 +7,10 @@ pair without touching the container or the pipelines. Stateful coders (predictio
 previous frame) will need a small coder object; the registry takes callables, so the raw
 coder's stateless functions and such an object's bound methods fit the same slot.
 
+A stream is coded by one :class:`MotionStreamEncoder` and read by one
+:class:`MotionStreamDecoder`; they hold the state a predictive coder needs (the compact coder
+of ``compact_motion.py``) and pass raw frames straight through the stateless pair.
+
 Raw FP16 is the paper's count: K x 6 values, IEEE half precision, little-endian,
 keypoint-major in the order ``(x, y, j00, j01, j10, j11)`` = 960 bits for K = 10.
 """
@@ -18,6 +22,7 @@ from typing import Callable
 
 import numpy as np
 
+from codec.bitstream.compact_motion import CompactMotionDecoder, CompactMotionEncoder, CompactMotionParams
 from codec.errors import StreamError
 from proto import avfr_pb2
 
@@ -110,3 +115,70 @@ def _coding_name(coding: int) -> str:
         return avfr_pb2.MotionCoding.Name(coding)
     except ValueError:
         return str(coding)
+
+
+MOTION_CODING_NAMES = {"raw": avfr_pb2.MOTION_CODING_RAW_FP16, "compact": avfr_pb2.MOTION_CODING_COMPACT}
+
+
+def compact_params_to_proto(params: CompactMotionParams, out: avfr_pb2.CompactMotionParams) -> None:
+    out.position_step_inv = params.position_step_inv
+    out.jacobian_step_inv = params.jacobian_step_inv
+    out.intra_period = params.intra_period
+
+
+def compact_params_from_header(header: avfr_pb2.StreamHeader) -> CompactMotionParams:
+    if not header.HasField("compact_motion"):
+        raise StreamError("the stream uses compact motion coding but its header lacks the coder settings: the stream is damaged")
+    p = header.compact_motion
+    try:
+        return CompactMotionParams(p.position_step_inv, p.jacobian_step_inv, p.intra_period)
+    except ValueError as exc:
+        raise StreamError(f"the stream header's compact motion settings are invalid ({exc}): the stream is damaged") from None
+
+
+class MotionStreamEncoder:
+    """The sender's side: keypoints ``[K, 6]`` -> (payload, self_contained) frame by frame."""
+
+    def __init__(self, coding: int, num_kp: int, compact: CompactMotionParams | None = None) -> None:
+        self.coding = coding
+        self.num_kp = num_kp
+        self.compact = compact or CompactMotionParams()
+        self.last_sent: np.ndarray | None = None
+        self._compact = CompactMotionEncoder(self.compact, num_kp) if coding == avfr_pb2.MOTION_CODING_COMPACT else None
+        if self._compact is None:
+            coder_for(coding)  # refuse an unknown coding at once
+
+    def encode(self, kp: np.ndarray, force_self_contained: bool = False) -> tuple[bytes, bool]:
+        """The frame's payload and whether it is self-contained; ``last_sent`` then holds the
+        keypoints exactly as the receiver will decode them."""
+        if self._compact is not None:
+            payload, self_contained, self.last_sent = self._compact.encode(kp, force_self_contained)
+            return payload, self_contained
+        payload = encode_payload(kp, self.coding)
+        self.last_sent = decode_payload(payload, self.coding, self.num_kp)
+        return payload, False
+
+    def fill_header(self, header: avfr_pb2.StreamHeader) -> None:
+        header.motion_coding = self.coding
+        if self._compact is not None:
+            compact_params_to_proto(self.compact, header.compact_motion)
+
+
+class MotionStreamDecoder:
+    """The receiver's side: ``MotionFrame`` -> keypoints, or None while a predicted frame's
+    reference is missing (the caller holds its last frame until a self-contained one)."""
+
+    def __init__(self, header: avfr_pb2.StreamHeader) -> None:
+        self.num_kp = header.num_keypoints
+        self.default_coding = header.motion_coding
+        self._compact: CompactMotionDecoder | None = None
+        if header.motion_coding == avfr_pb2.MOTION_CODING_COMPACT or header.HasField("compact_motion"):
+            self._compact = CompactMotionDecoder(compact_params_from_header(header), self.num_kp)
+
+    def decode(self, frame: avfr_pb2.MotionFrame) -> np.ndarray | None:
+        coding = frame.coding or self.default_coding
+        if coding == avfr_pb2.MOTION_CODING_COMPACT:
+            if self._compact is None:
+                raise StreamError(f"motion frame {frame.frame_index} is compact-coded but the stream header has no compact settings: the stream is damaged")
+            return self._compact.decode(frame.payload, frame.self_contained, frame.frame_index)
+        return decode_payload(frame.payload, coding, self.num_kp)

@@ -138,20 +138,28 @@ class PreparedDataset(Dataset):
         frames = read_shot_frames(clip.directory / f"shot{ref.shot:02d}_{self.size}.mp4", [src_i - ref.start, drv_i - ref.start])
         flip = self.augment and bool(torch.rand((), generator=gen) < 0.5)
         jitter = _jitter_params(gen) if self.augment else None
-        source = self.model_input(frames[0], clip.landmarks[src_i], flip, jitter)
-        driving = self.model_input(frames[1], clip.landmarks[drv_i], flip, jitter)
+        source_lm = _oriented_landmarks(clip.landmarks[src_i], flip)
+        driving_lm = _oriented_landmarks(clip.landmarks[drv_i], flip)
+        source = self.model_input(frames[0], source_lm, flip, jitter)
+        driving = self.model_input(frames[1], driving_lm, flip, jitter)
         if clip.mel is not None:
             mel = audio_features.mel_window(clip.mel, drv_i, fps=self.fps)
         else:
             mel = audio_features.silence_window()
-        return {"source": source, "driving": driving, "mel": torch.from_numpy(mel)[None], "identity": ref.identity}
+        return {
+            "source": source,
+            "driving": driving,
+            "mel": torch.from_numpy(mel)[None],
+            "source_landmarks": torch.from_numpy(source_lm),
+            "driving_landmarks": torch.from_numpy(driving_lm),
+            "identity": ref.identity,
+        }
 
     def model_input(self, rgb: np.ndarray, landmarks: np.ndarray, flip: bool, jitter: np.ndarray | None) -> torch.Tensor:
-        lm = landmarks.astype(np.float32)
+        """5-channel input; ``landmarks`` are already flipped with the frame (``_oriented_landmarks``)."""
         if flip:
             rgb = rgb[:, ::-1]
-            lm = np.stack([1.0 - lm[:, 0], lm[:, 1]], axis=1)
-        pixels = lm * self.size
+        pixels = landmarks.astype(np.float32) * self.size
         out = np.empty((5, self.size, self.size), np.float32)
         out[:3] = rgb.transpose(2, 0, 1) * np.float32(1 / 255)
         if jitter is not None:
@@ -159,6 +167,14 @@ class PreparedDataset(Dataset):
         out[3] = render_mesh(pixels, self.size)
         out[4] = face_oval_mask(pixels, self.size)
         return torch.from_numpy(out)
+
+
+def _oriented_landmarks(landmarks: np.ndarray, flip: bool) -> np.ndarray:
+    """float32 ``[468, 2]`` fractions of the crop, mirrored with a flipped frame."""
+    lm = landmarks.astype(np.float32)
+    if flip:
+        lm = np.stack([1.0 - lm[:, 0], lm[:, 1]], axis=1)
+    return lm
 
 
 def _jitter_params(generator: torch.Generator | None = None) -> np.ndarray:

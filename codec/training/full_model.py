@@ -12,7 +12,8 @@ The G backward also leaves gradients in the discriminator's parameters (the adve
 term flows through D): zero D's gradients before its own backward, as FOMM does.
 
 Generator loss (paper eq. 4): L1 + LPIPS + equivariance (value + Jacobian) + adversarial,
-plus FOMM's feature matching when its weight is non-zero; every weight comes from the
+plus FOMM's feature matching and our landmark flow (when the batch carries landmarks) when
+their weights are non-zero; every weight comes from the
 ``ModelConfig``. The dict holds only the weighted terms, so their sum is the total. A term
 whose weight is zero is not computed, and ``use_gan=False`` skips D entirely (GAN warm-up).
 """
@@ -25,6 +26,7 @@ from torch import nn
 from codec.config import ModelConfig
 from codec.losses.equivariance import RandomTransform, equivariance_losses
 from codec.losses.gan import discriminator_loss, feature_matching_loss, generator_adversarial_loss
+from codec.losses.landmark_flow import landmark_flow_loss
 from codec.losses.lpips import LPIPS
 from codec.model import AVFRModel
 from codec.networks.discriminator import Discriminator
@@ -39,7 +41,7 @@ def target_rgb(batch: Batch, channels: int) -> torch.Tensor:
 
 class GeneratorFullModel(nn.Module):
     """``forward(batch) -> {"l1", "perceptual", "equivariance_value", "equivariance_jacobian",
-    "gan", "feature_matching"}`` (weighted; absent when weight 0); outputs in ``last_output``."""
+    "gan", "feature_matching", "landmark_flow"}`` (weighted; absent when weight 0); outputs in ``last_output``."""
 
     def __init__(
         self,
@@ -88,6 +90,9 @@ class GeneratorFullModel(nn.Module):
             value, jac = self.equivariance(batch, out["kp_driving"])
             losses["equivariance_value"] = cfg.loss_equivariance_value * value
             losses["equivariance_jacobian"] = cfg.loss_equivariance_jacobian * jac
+        if cfg.loss_landmark_flow > 0 and "driving_landmarks" in batch:
+            flow = landmark_flow_loss(out["deformation"], batch["source_landmarks"], batch["driving_landmarks"], cfg.image_size)
+            losses["landmark_flow"] = cfg.loss_landmark_flow * flow
         if use_gan and self.discriminator is not None and (cfg.loss_gan > 0 or cfg.loss_feature_matching > 0):
             losses.update(self.adversarial(pred, real))
         return losses

@@ -17,7 +17,14 @@ FRAMES = 30
 @pytest.fixture(scope="module")
 def encoded(tmp_path_factory: pytest.TempPathFactory, dev_clip: Path) -> Path:
     out = tmp_path_factory.mktemp("cli") / "clip.avfr"
-    assert main(["encode", str(dev_clip), "-o", str(out), "--max-frames", str(FRAMES), "-q"]) == 0
+    assert main(["encode", str(dev_clip), "-o", str(out), "--max-frames", str(FRAMES), "--motion", "raw", "-q"]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def encoded_compact(tmp_path_factory: pytest.TempPathFactory, dev_clip: Path) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "compact.avfr"
+    assert main(["encode", str(dev_clip), "-o", str(out), "--max-frames", str(FRAMES), "--intra-period", "10", "-q"]) == 0
     return out
 
 
@@ -58,6 +65,20 @@ def test_info_counts_960_motion_bits_and_adds_up_to_file_size(encoded: Path, cap
     assert parts["motion"] * 8 == 960 * FRAMES
     code, text, _ = run_cli(capsys, "info", str(encoded))
     assert code == 0 and "kbit/s" in text and "960" in text
+
+
+def test_compact_motion_is_the_default_and_decodes_to_every_frame(
+    encoded_compact: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run_cli(capsys, "info", str(encoded_compact), "--json")
+    info = json.loads(out)
+    assert code == 0 and info["motion_coding"] == "MOTION_CODING_COMPACT"
+    assert info["motion_bits_per_frame"] < 960 / 3
+    parts = info["bytes"]
+    assert parts["keyframes"] + parts["motion"] + parts["audio"] + parts["overhead"] == encoded_compact.stat().st_size
+    decoded = tmp_path / "compact.mp4"
+    assert main(["decode", str(encoded_compact), "-o", str(decoded), "-q"]) == 0
+    assert len(list(video_io.iter_frames(decoded))) == FRAMES
 
 
 def test_truncated_stream_decodes_every_frame_before_the_cut(encoded: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -258,6 +258,17 @@ def test_seek_frame_starts_at_the_keyframe_then_the_frame(tmp_path: Path) -> Non
         reader.seek_frame(6)
 
 
+def test_seek_in_a_compact_stream_starts_at_the_last_self_contained_motion_frame(tmp_path: Path) -> None:
+    packets = small_stream(12, keyframe_every=100)
+    for p in packets:
+        if p.HasField("motion"):
+            p.motion.coding = avfr_pb2.MOTION_CODING_UNSPECIFIED  # compact streams leave it to the header
+            p.motion.self_contained = p.motion.frame_index % 5 == 0
+    got = list(AvfrReader(write(tmp_path / "c.avfr", packets)).seek_frame(7))
+    assert got[0].HasField("keyframe")
+    assert [p.motion.frame_index for p in got if p.HasField("motion")][:3] == [5, 6, 7]
+
+
 def test_seek_frame_on_a_cut_file_reaches_the_intact_frames(tmp_path: Path) -> None:
     data = write(tmp_path / "a.avfr", small_stream(6, keyframe_every=3)).read_bytes()
     (tmp_path / "cut.avfr").write_bytes(data[: len(data) - 200])

@@ -59,3 +59,43 @@ def test_unknown_coding_is_a_stream_error_naming_it() -> None:
         motion.decode_payload(b"", 7, 10)
     with pytest.raises(StreamError, match="MOTION_CODING_UNSPECIFIED"):
         motion.decode_payload(b"", avfr_pb2.MOTION_CODING_UNSPECIFIED, 10)
+
+
+# ---- stream-level coders (raw and compact behind one interface)
+
+
+def _compact_header(intra_period: int = 5) -> "avfr_pb2.StreamHeader":
+    from codec.bitstream.compact_motion import CompactMotionParams
+    from codec.bitstream.motion import MotionStreamEncoder
+
+    header = avfr_pb2.StreamHeader(num_keypoints=10)
+    MotionStreamEncoder(avfr_pb2.MOTION_CODING_COMPACT, 10, CompactMotionParams(intra_period=intra_period)).fill_header(header)
+    return header
+
+
+def test_compact_stream_round_trips_through_motion_frames_without_coding_field() -> None:
+    from codec.bitstream.compact_motion import CompactMotionParams
+    from codec.bitstream.motion import MotionStreamDecoder, MotionStreamEncoder
+
+    header = _compact_header()
+    enc = MotionStreamEncoder(avfr_pb2.MOTION_CODING_COMPACT, 10, CompactMotionParams(intra_period=5))
+    dec = MotionStreamDecoder(avfr_pb2.StreamHeader.FromString(header.SerializeToString()))
+    rng = np.random.default_rng(0)
+    kp = np.concatenate([rng.uniform(-0.5, 0.5, (10, 2)), np.tile([1.0, 0, 0, 1.0], (10, 1))], axis=1)
+    for i in range(12):
+        kp = kp + rng.normal(0, 0.01, kp.shape)
+        payload, self_contained = enc.encode(kp)
+        frame = avfr_pb2.MotionFrame(frame_index=i, payload=payload, self_contained=self_contained)
+        got = dec.decode(avfr_pb2.MotionFrame.FromString(frame.SerializeToString()))
+        assert got is not None and np.abs(got - kp).max() <= 1 / 32
+        assert self_contained == (i % 5 == 0)
+
+
+def test_compact_frames_without_header_settings_are_refused() -> None:
+    from codec.bitstream.motion import MotionStreamDecoder
+
+    dec = MotionStreamDecoder(avfr_pb2.StreamHeader(num_keypoints=10, motion_coding=avfr_pb2.MOTION_CODING_RAW_FP16))
+    with pytest.raises(StreamError, match="compact"):
+        dec.decode(avfr_pb2.MotionFrame(frame_index=0, coding=avfr_pb2.MOTION_CODING_COMPACT, payload=b"\x01"))
+    with pytest.raises(StreamError, match="lacks the coder settings"):
+        MotionStreamDecoder(avfr_pb2.StreamHeader(num_keypoints=10, motion_coding=avfr_pb2.MOTION_CODING_COMPACT))

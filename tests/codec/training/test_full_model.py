@@ -44,6 +44,17 @@ def test_losses_dict(tiny_config: ModelConfig, tiny_batch: dict[str, torch.Tenso
     assert set(d) == {"disc"} and torch.isfinite(d["disc"])
 
 
+def test_landmark_flow_term_when_the_batch_has_landmarks(tiny_config: ModelConfig, tiny_batch: dict[str, torch.Tensor]) -> None:
+    cfg = dataclasses.replace(tiny_config, loss_landmark_flow=10.0)
+    model, _, gen_full, _ = make(cfg)
+    lm = torch.rand(2, 468, 2) * 0.5 + 0.25
+    assert "landmark_flow" not in gen_full(tiny_batch, use_gan=False)  # no landmarks, no term
+    losses = gen_full({**tiny_batch, "source_landmarks": lm, "driving_landmarks": lm + 0.05}, use_gan=False)
+    assert losses["landmark_flow"] > 0
+    losses["landmark_flow"].backward()
+    assert grad_norm(model.kp_detector) > 0 and grad_norm(model.dense_motion) > 0
+
+
 def test_use_gan_false_skips_discriminator(tiny_config: ModelConfig, tiny_batch: dict[str, torch.Tensor]) -> None:
     _, _, gen_full, _ = make(tiny_config)
     assert "gan" not in gen_full(tiny_batch, use_gan=False)

@@ -45,6 +45,12 @@ def test_dataset_items_are_shaped_for_the_trainer(prepared: Path) -> None:
             x = item[key]
             assert float(x.min()) >= 0.0 and float(x.max()) <= 1.0
             assert float(x[4].mean()) > 0.05, "the face mask is drawn"
+        for key in ("source", "driving"):
+            lm = item[f"{key}_landmarks"]
+            assert lm.shape == (468, 2) and lm.dtype == torch.float32
+            # the landmarks travel with the frame: the drawn mesh lies on them
+            px = (lm * 128).long().clamp(0, 127)
+            assert float(item[key][3][px[:, 1], px[:, 0]].mean()) > 0.5
     loader = torch.utils.data.DataLoader(ds, batch_size=2, sampler=identity_balanced_sampler(ds, 2))
     batch = next(iter(loader))
     assert batch["source"].shape == (2, 5, 128, 128) and len(batch["identity"]) == 2
