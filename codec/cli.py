@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from codec.errors import AvfrError, OutputExistsError
+from codec.errors import AvfrError, InputError, OutputExistsError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -45,17 +45,21 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     from sender.refresh import RefreshConfig
 
     check_output(args.output, args.force)
-    options = EncodeOptions(
-        model_path=args.model,
-        audio_bitrate=args.audio_kbps * 1000,
-        audio_sample_rate=args.audio_rate,
-        keyframe_quality=args.keyframe_quality,
-        max_frames=args.max_frames,
-        start_seconds=args.start,
-        motion_coding=args.motion,
-        compact_motion=CompactMotionParams(args.position_step_inv, args.jacobian_step_inv, args.intra_period),
-        refresh=RefreshConfig(enabled=not args.no_refresh, min_interval_s=args.refresh_min_interval),
-    )
+    try:
+        options = EncodeOptions(
+            model_path=args.model,
+            audio_bitrate=args.audio_kbps * 1000,
+            audio_sample_rate=args.audio_rate,
+            keyframe_quality=args.keyframe_quality,
+            max_frames=args.max_frames,
+            start_seconds=args.start,
+            motion_coding=args.motion,
+            compact_motion=CompactMotionParams(args.position_step_inv, args.jacobian_step_inv, args.intra_period),
+            refresh=RefreshConfig(enabled=not args.no_refresh, min_interval_s=args.refresh_min_interval),
+            target_kbps=args.target_kbps,
+        )
+    except ValueError as exc:  # settings the dataclasses refuse (a zero step, a negative target, ...)
+        raise InputError(f"{exc}: see avfr encode --help") from None
     report = encode_file(args.input, args.output, options, progress=not args.quiet)
     print(report.summary())
     return 0
@@ -167,6 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--position-step-inv", type=int, default=defaults.position_step_inv, help=f"compact: keypoint positions quantised in steps of 1/N (default {defaults.position_step_inv})")
     p.add_argument("--jacobian-step-inv", type=int, default=defaults.jacobian_step_inv, help=f"compact: Jacobian entries quantised in steps of 1/N (default {defaults.jacobian_step_inv})")
     p.add_argument("--intra-period", type=int, default=defaults.intra_period, help=f"compact: a self-contained motion frame at least every N frames, the bound on a lost packet's effect (default {defaults.intra_period})")
+    p.add_argument(
+        "--target-kbps",
+        type=float,
+        default=None,
+        help="video rate control (keyframes + motion, audio apart): steers the motion quantiser and how often "
+        "quality refreshes are allowed (compact motion only; default: fixed settings)",
+    )
     p.add_argument("--no-refresh", action="store_true", help="send one keyframe only (the paper), never a refresh")
     p.add_argument(
         "--refresh-min-interval",

@@ -26,7 +26,7 @@ import torch
 
 from codec.bitstream import motion as motion_coding
 from codec.bitstream.compact_motion import CompactMotionParams
-from codec.bitstream.container import AvfrWriter
+from codec.bitstream.container import AvfrWriter, encode_record
 from codec.errors import InputError, NoFaceError
 from codec.media import opus, video_io
 from codec.audio_features import silence_window
@@ -37,6 +37,7 @@ from codec.zoo import load_for_encoding
 from codec.progress import progress_bar
 from proto import avfr_pb2
 from sender.face_tracker import FaceCropper
+from sender.rate_control import RateControlConfig, RateController
 from sender.refresh import KeyframePolicy, RefreshConfig
 from codec.model_input import ModelInputMaker, crop_size_for, resize_rgb
 
@@ -58,6 +59,11 @@ class EncodeOptions:
     motion_coding: str = "compact"  # or "raw" (the paper's 960 bits per frame)
     compact_motion: CompactMotionParams = field(default_factory=CompactMotionParams)
     refresh: RefreshConfig = field(default_factory=RefreshConfig)
+    target_kbps: float | None = None  # video rate control (compact motion only); None: fixed settings
+
+    def __post_init__(self) -> None:
+        if self.target_kbps is not None and self.target_kbps <= 0:
+            raise ValueError(f"--target-kbps {self.target_kbps:g} is not a bitrate: give the video kbit/s wanted, e.g. 8")
 
 
 @dataclass
@@ -111,8 +117,14 @@ class Sender:
         )
         coding = motion_coding.MOTION_CODING_NAMES.get(options.motion_coding)
         if coding is None:
-            raise ValueError(f"unknown motion coding {options.motion_coding!r}: use one of {sorted(motion_coding.MOTION_CODING_NAMES)}")
-        self.motion = motion_coding.MotionStreamEncoder(coding, model.config.num_kp, options.compact_motion)
+            raise InputError(f"unknown motion coding {options.motion_coding!r}: use one of {sorted(motion_coding.MOTION_CODING_NAMES)}")
+        self.rate: RateController | None = None
+        if options.target_kbps is not None:
+            if coding != avfr_pb2.MOTION_CODING_COMPACT:
+                raise InputError("rate control needs the compact motion coding (--motion compact)")
+            self.rate = RateController(RateControlConfig(options.target_kbps), options.fps, options.compact_motion)
+        start = self.rate.params if self.rate is not None else options.compact_motion
+        self.motion = motion_coding.MotionStreamEncoder(coding, model.config.num_kp, start)
         self.frame_index = 0
         self.keyframe_sent = False
         self.last_keypoints: np.ndarray | None = None
@@ -163,10 +175,22 @@ class Sender:
             kp = self.last_keypoints
         self.last_keypoints = kp
         packets.append(self._motion_packet(kp, force_self_contained=reason is not None))
+        if self.rate is not None:
+            self._account(packets)
         if usable and self.refresh.wants_check(self.frame_index):
-            self.pending_refresh = self.refresh.after_check(self.frame_index, self._self_check_psnr(crop))
+            affordable = self.rate.refresh_affordable() if self.rate is not None else None
+            self.pending_refresh = self.refresh.after_check(self.frame_index, self._self_check_psnr(crop), affordable)
         self.frame_index += 1
         return packets
+
+    def _account(self, packets: list[avfr_pb2.Packet]) -> None:
+        """Tell the rate controller what this frame cost (container records, as written)."""
+        bits = {"keyframe": 0, "motion": 0}
+        for packet in packets:
+            bits[packet.WhichOneof("body")] += 8 * len(encode_record(packet))
+        new_params = self.rate.frame_sent(bits["motion"], bits["keyframe"])  # type: ignore[union-attr]
+        if new_params is not None:
+            self.motion.change_params(new_params)
 
     @torch.no_grad()
     def _self_check_psnr(self, crop: np.ndarray) -> float:
@@ -218,7 +242,7 @@ class Sender:
         packet = avfr_pb2.Packet()
         m = packet.motion
         m.frame_index = self.frame_index
-        m.payload, m.self_contained = self.motion.encode(kp, force_self_contained)
+        self.motion.fill_frame(m, kp, force_self_contained)
         if self.motion.coding == avfr_pb2.MOTION_CODING_COMPACT:
             return packet  # coding and timestamp implied (header default; frame_index / fps): 7 bytes a frame
         m.timestamp_us = frame_timestamp_us(self.frame_index, self.options.fps)

@@ -88,12 +88,17 @@ class KeyframePolicy:
         since = frame_index - self.last_keyframe
         return since > 0 and since % self.config.check_every == 0
 
-    def after_check(self, frame_index: int, psnr_db: float) -> str | None:
-        """Record a self-check; a reason when the reconstruction has degraded too far."""
+    def after_check(self, frame_index: int, psnr_db: float, affordable: bool | None = None) -> str | None:
+        """Record a self-check; a reason when the reconstruction has degraded too far.
+
+        ``affordable``: the rate controller's verdict, which then replaces ``min_interval_s``."""
         if self.baseline_psnr is None:
             self.baseline_psnr = psnr_db
             return None
-        too_soon = frame_index - (self.last_keyframe or 0) < self.config.min_interval_s * self.fps
+        if affordable is None:
+            too_soon = frame_index - (self.last_keyframe or 0) < self.config.min_interval_s * self.fps
+        else:
+            too_soon = not affordable
         if not too_soon and psnr_db < self.baseline_psnr - self.config.max_psnr_drop_db:
             return f"reconstruction at {psnr_db:.1f} dB, {self.baseline_psnr - psnr_db:.1f} dB below its start"
         return None

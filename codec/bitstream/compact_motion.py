@@ -18,6 +18,10 @@ coder sends, per value, the change of its quantisation index since the previous 
   bursts); signs and magnitude bins by value type. Contexts adapt as frames go and restart at
   every self-contained frame.
 
+Rate control may change the quantiser, only at a self-contained frame, which then carries its
+settings (every self-contained frame whose settings differ from the header's carries them,
+so a receiver that lost the change learns it again at the next one).
+
 Loss safety: a predicted frame depends on every frame back to the last self-contained one,
 and the coder sends one at least every ``intra_period`` frames. A receiver that misses a
 frame holds its last good motion and resumes at the next self-contained frame, so a lost
@@ -118,14 +122,29 @@ class _CoderState:
 
 
 class CompactMotionEncoder:
-    """Keypoints ``[K, 6]`` per frame -> (payload, self_contained, what the receiver will see)."""
+    """Keypoints ``[K, 6]`` per frame -> (payload, self_contained, what the receiver will see).
+
+    ``change_params`` (rate control) takes effect at the next frame, which is then
+    self-contained: settings only ever change where a decoder can start afresh.
+    """
 
     def __init__(self, params: CompactMotionParams, num_kp: int = 10) -> None:
         self.state = _CoderState(params, num_kp)
         self.frames_since_intra = 0
+        self._pending: CompactMotionParams | None = None
+
+    @property
+    def params(self) -> CompactMotionParams:
+        return self._pending or self.state.params
+
+    def change_params(self, params: CompactMotionParams) -> None:
+        if params != self.state.params:
+            self._pending = params
 
     def encode(self, kp: np.ndarray, force_self_contained: bool = False) -> tuple[bytes, bool, np.ndarray]:
         st = self.state
+        if self._pending is not None:
+            st.params, self._pending, force_self_contained = self._pending, None, True
         indices = quantise(kp, st.params)
         if indices.shape[0] != st.num_kp:
             raise ValueError(f"expected {st.num_kp} keypoints, got {indices.shape[0]}")
@@ -143,11 +162,17 @@ class CompactMotionDecoder:
     """Payloads back to keypoints; ``None`` for a predicted frame whose reference was lost."""
 
     def __init__(self, params: CompactMotionParams, num_kp: int = 10) -> None:
+        self.default_params = params
         self.state = _CoderState(params, num_kp)
         self.last_frame_index: int | None = None
 
-    def decode(self, payload: bytes, self_contained: bool, frame_index: int) -> np.ndarray | None:
+    def decode(
+        self, payload: bytes, self_contained: bool, frame_index: int, params: CompactMotionParams | None = None
+    ) -> np.ndarray | None:
+        """``params``: the settings a self-contained frame carries (None: the stream's default)."""
         st = self.state
+        if self_contained:
+            st.params = params or self.default_params
         chain_intact = self.last_frame_index is not None and frame_index == self.last_frame_index + 1
         if not self_contained and (not chain_intact or st.reference is None):
             self.last_frame_index = None  # stay out of sync until the next self-contained frame

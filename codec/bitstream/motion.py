@@ -129,11 +129,18 @@ def compact_params_to_proto(params: CompactMotionParams, out: avfr_pb2.CompactMo
 def compact_params_from_header(header: avfr_pb2.StreamHeader) -> CompactMotionParams:
     if not header.HasField("compact_motion"):
         raise StreamError("the stream uses compact motion coding but its header lacks the coder settings: the stream is damaged")
-    p = header.compact_motion
+    return _params_from_proto(header.compact_motion, "the stream header's")
+
+
+def _frame_params(frame: avfr_pb2.MotionFrame) -> CompactMotionParams:
+    return _params_from_proto(frame.compact_params, f"motion frame {frame.frame_index}'s")
+
+
+def _params_from_proto(p: avfr_pb2.CompactMotionParams, where: str) -> CompactMotionParams:
     try:
         return CompactMotionParams(p.position_step_inv, p.jacobian_step_inv, p.intra_period)
     except ValueError as exc:
-        raise StreamError(f"the stream header's compact motion settings are invalid ({exc}): the stream is damaged") from None
+        raise StreamError(f"{where} compact motion settings are invalid ({exc}): the stream is damaged") from None
 
 
 class MotionStreamEncoder:
@@ -144,6 +151,7 @@ class MotionStreamEncoder:
         self.num_kp = num_kp
         self.compact = compact or CompactMotionParams()
         self.last_sent: np.ndarray | None = None
+        self.frame_params: CompactMotionParams | None = None  # settings the last frame must carry
         self._compact = CompactMotionEncoder(self.compact, num_kp) if coding == avfr_pb2.MOTION_CODING_COMPACT else None
         if self._compact is None:
             coder_for(coding)  # refuse an unknown coding at once
@@ -153,10 +161,23 @@ class MotionStreamEncoder:
         keypoints exactly as the receiver will decode them."""
         if self._compact is not None:
             payload, self_contained, self.last_sent = self._compact.encode(kp, force_self_contained)
+            current = self._compact.state.params
+            self.frame_params = current if self_contained and current != self.compact else None
             return payload, self_contained
         payload = encode_payload(kp, self.coding)
         self.last_sent = decode_payload(payload, self.coding, self.num_kp)
         return payload, False
+
+    def change_params(self, params: CompactMotionParams) -> None:
+        """New compact settings from the next frame on (ignored in raw mode)."""
+        if self._compact is not None:
+            self._compact.change_params(params)
+
+    def fill_frame(self, frame: avfr_pb2.MotionFrame, kp: np.ndarray, force_self_contained: bool = False) -> None:
+        """Code ``kp`` into ``frame``: payload, self-contained flag and any settings change."""
+        frame.payload, frame.self_contained = self.encode(kp, force_self_contained)
+        if self.frame_params is not None:
+            compact_params_to_proto(self.frame_params, frame.compact_params)
 
     def fill_header(self, header: avfr_pb2.StreamHeader) -> None:
         header.motion_coding = self.coding
@@ -180,5 +201,6 @@ class MotionStreamDecoder:
         if coding == avfr_pb2.MOTION_CODING_COMPACT:
             if self._compact is None:
                 raise StreamError(f"motion frame {frame.frame_index} is compact-coded but the stream header has no compact settings: the stream is damaged")
-            return self._compact.decode(frame.payload, frame.self_contained, frame.frame_index)
+            params = _frame_params(frame) if frame.self_contained and frame.HasField("compact_params") else None
+            return self._compact.decode(frame.payload, frame.self_contained, frame.frame_index, params)
         return decode_payload(frame.payload, coding, self.num_kp)

@@ -42,7 +42,7 @@ def transcode_motion(source: Path, target: Path, coding: int, compact: CompactMo
                 if kp is None:
                     raise StreamError(f"{source}: motion frame {packet.motion.frame_index} cannot be decoded (a frame before it is missing)")
                 m = avfr_pb2.MotionFrame(frame_index=packet.motion.frame_index)
-                m.payload, m.self_contained = encoder.encode(kp)
+                encoder.fill_frame(m, kp)
                 if coding != avfr_pb2.MOTION_CODING_COMPACT:
                     m.coding = coding
                     m.timestamp_us = packet.motion.timestamp_us or _timestamp_us(m.frame_index, fps)

@@ -99,3 +99,32 @@ def test_compact_frames_without_header_settings_are_refused() -> None:
         dec.decode(avfr_pb2.MotionFrame(frame_index=0, coding=avfr_pb2.MOTION_CODING_COMPACT, payload=b"\x01"))
     with pytest.raises(StreamError, match="lacks the coder settings"):
         MotionStreamDecoder(avfr_pb2.StreamHeader(num_keypoints=10, motion_coding=avfr_pb2.MOTION_CODING_COMPACT))
+
+
+def test_rate_control_settings_change_at_a_self_contained_frame_and_survive_its_loss() -> None:
+    from codec.bitstream.compact_motion import CompactMotionParams
+    from codec.bitstream.motion import MotionStreamDecoder, MotionStreamEncoder
+
+    start, coarse = CompactMotionParams(intra_period=5), CompactMotionParams(64, 8, 5)
+    header = _compact_header(intra_period=5)
+    enc = MotionStreamEncoder(avfr_pb2.MOTION_CODING_COMPACT, 10, start)
+    rng = np.random.default_rng(1)
+    kp = np.concatenate([rng.uniform(-0.5, 0.5, (10, 2)), np.tile([1.0, 0, 0, 1.0], (10, 1))], axis=1)
+    frames, sent = [], []
+    for i in range(20):
+        if i == 7:
+            enc.change_params(coarse)
+        kp = kp + rng.normal(0, 0.01, kp.shape)
+        frame = avfr_pb2.MotionFrame(frame_index=i)
+        enc.fill_frame(frame, kp)
+        frames.append(avfr_pb2.MotionFrame.FromString(frame.SerializeToString()))
+        sent.append(enc.last_sent)
+    assert frames[7].self_contained and frames[7].compact_params.jacobian_step_inv == 8
+    assert frames[12].self_contained and frames[12].HasField("compact_params"), "every later intra repeats the settings"
+    assert not frames[5].HasField("compact_params"), "header settings are not repeated"
+    full = MotionStreamDecoder(header)
+    assert all(np.array_equal(full.decode(f), s) for f, s in zip(frames, sent))
+    lossy = MotionStreamDecoder(header)
+    got = [None if i == 7 else lossy.decode(f) for i, f in enumerate(frames)]
+    assert all(g is None for g in got[7:12])
+    assert all(np.array_equal(g, s) for g, s in zip(got[12:], sent[12:]))
