@@ -578,7 +578,7 @@ def projected_full_run(timing: dict[str, float], metric_frames: dict[str, int], 
     short run include one-off warm-up, so this errs high.
     """
     d, n = cfg or RDConfig(), FULL_DEV["frames"]
-    points = 2 + len(d.qps) + 1
+    points = len(AVFR_MODES) + 1 + len(d.qps) + 1
     vvc_per_frame = timing["vvc_sweep_s"] / max(timing["vvc_sweep_frames"], 1)
     total = timing["avfr_s"] / max(frames, 1) * n + vvc_per_frame * n * (len(d.qps) + 3.5)
     strides = {"psnr": 1, "ssim": d.metric_stride, "lpips": d.metric_stride, "identity": d.metric_stride, "lmd": d.metric_stride,
