@@ -22,7 +22,7 @@ PLOTTED = {  # metric key -> (axis label, whether lower is better)
     "psnr": ("PSNR, dB (higher is better)", False),
     "fid": ("FID over the set (lower is better)", True),
 }
-MARKERS = {"avfr": ("*", "tab:red", 14), "avfr-raw": ("P", "tab:orange", 10), "repeat-keyframe": ("X", "tab:gray", 10), "vvc-match": ("D", "tab:blue", 8)}
+MARKERS = {"avfr": ("*", "tab:red", 14), "avfr-1key": ("^", "tab:pink", 10), "avfr-raw": ("P", "tab:orange", 10), "repeat-keyframe": ("X", "tab:gray", 10), "vvc-match": ("D", "tab:blue", 8)}
 
 
 def rd_plot(aggregate: dict[str, dict], metric: str, path: Path, title: str) -> Path:
@@ -64,7 +64,7 @@ def save_figure(fig: "plt.Figure", ax: "plt.Axes", path: Path, xlabel: str, ylab
 
 
 def _legend(key: str) -> str:
-    return {"avfr": "avfr (compact motion)", "avfr-raw": "avfr, raw FP16 motion (paper)", "repeat-keyframe": "repeat the keyframe (zero motion)", "vvc-match": "VVC at avfr's bpp"}[key]
+    return {"avfr": "avfr (compact motion + refresh)", "avfr-1key": "avfr, compact motion, no refresh", "avfr-raw": "avfr, raw FP16 motion, one keyframe (paper)", "repeat-keyframe": "repeat the keyframe (zero motion)", "vvc-match": "VVC at avfr's bpp"}[key]
 
 
 def rd_plots(aggregate: dict[str, dict], out_dir: Path, name: str, title: str) -> list[Path]:

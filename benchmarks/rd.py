@@ -177,42 +177,51 @@ class AvfrDecoded:
 @dataclass
 class AvfrRun:
     reference: np.ndarray  # N x 256 x 256 x 3, the crops the sender saw
-    keyframe: np.ndarray  # 256 x 256 x 3, the receiver's decoded keyframe, upsampled
+    keyframe: np.ndarray  # 256 x 256 x 3, the receiver's decoded first keyframe, upsampled
+    keyframe_bytes: int  # its coded size: all that "repeat the keyframe" sends
     modes: dict[str, AvfrDecoded]  # point name -> its stream decoded ("avfr" = the default mode)
     notes: list[str]
 
 
-# Point name -> motion coding: the default (compact) mode is "avfr", the paper's raw mode beside it.
-AVFR_MODES = {"avfr": avfr_pb2.MOTION_CODING_COMPACT, "avfr-raw": avfr_pb2.MOTION_CODING_RAW_FP16}
+@dataclass(frozen=True)
+class AvfrMode:
+    coding: int
+    refresh: bool  # keep the sender's keyframe refreshes (False: the first keyframe only, as the paper)
+
+
+# Point name -> how its stream is made from the one sender pass. "avfr" is the default mode.
+AVFR_MODES = {
+    "avfr": AvfrMode(avfr_pb2.MOTION_CODING_COMPACT, refresh=True),
+    "avfr-1key": AvfrMode(avfr_pb2.MOTION_CODING_COMPACT, refresh=False),
+    "avfr-raw": AvfrMode(avfr_pb2.MOTION_CODING_RAW_FP16, refresh=False),
+}
 
 
 def run_avfr(clip: Path, cfg: RDConfig, workdir: Path) -> AvfrRun:
-    """Encode a clip once in raw mode (collecting the reference crops), re-code its motion for
-    the compact mode (``transcode_motion``: same keypoints, no second sender pass), measure
-    each stream's bits and decode each in memory."""
+    """Encode a clip once in raw mode with keyframe refresh (collecting the reference crops),
+    derive each mode's stream with ``transcode_motion`` (same keypoints, no second sender pass:
+    motion re-coded, refresh keyframes kept or dropped), measure its bits, decode it in memory."""
     from codec.bitstream.transcode import transcode_motion
     from codec.media.keyframe import decode_keyframe
     from receiver.decoder import resize_frame
     from sender.encoder import EncodeOptions, encode_file
 
     crops: list[np.ndarray] = []
-    raw_stream = workdir / f"{clip.stem}.raw.avfr"
+    raw_stream = workdir / f"{clip.stem}.sent.avfr"
     options = EncodeOptions(model_path=cfg.model, fps=cfg.fps, max_frames=cfg.max_frames, motion_coding="raw")
     enc = encode_file(clip, raw_stream, options, progress=False, on_crop=crops.append)
     reference = np.stack([_to_size(c, cfg.size) for c in crops])
     modes: dict[str, AvfrDecoded] = {}
     notes = enc.summary().splitlines()[1:]
-    for name, coding in AVFR_MODES.items():
-        stream, encode_s = raw_stream, enc.seconds
-        if coding != avfr_pb2.MOTION_CODING_RAW_FP16:
-            stream = workdir / f"{clip.stem}.{name}.avfr"
-            started = time.perf_counter()
-            transcode_motion(raw_stream, stream, coding, overwrite=True)
-            encode_s += time.perf_counter() - started
+    for name, mode in AVFR_MODES.items():
+        stream = workdir / f"{clip.stem}.{name}.avfr"
+        started = time.perf_counter()
+        transcode_motion(raw_stream, stream, mode.coding, overwrite=True, first_keyframe_only=not mode.refresh)
+        encode_s = enc.seconds + time.perf_counter() - started
         modes[name] = _decode_stream(stream, cfg, len(reference), encode_s, notes)
-    key = next(p.keyframe for p in AvfrReader(raw_stream) if p.HasField("keyframe"))
+    key = next(p.keyframe for p in AvfrReader(raw_stream) if p.HasField("keyframe"))  # the first
     keyframe = resize_frame(decode_keyframe(key.data, key.codec), cfg.size)
-    return AvfrRun(reference, keyframe, modes, notes)
+    return AvfrRun(reference, keyframe, len(key.data), modes, notes)
 
 
 def _decode_stream(stream: Path, cfg: RDConfig, expected: int, encode_s: float, notes: list[str]) -> AvfrDecoded:
@@ -370,10 +379,9 @@ def bench_clip(clip: Path, cfg: RDConfig, scorer: Scorer, tick: Callable[[str], 
             **scorer.score(name, run.reference, mode.decoded),
         )  # fmt: skip
         tick(name)
-    b = run.modes["avfr"].bits
     repeat = np.repeat(run.keyframe[None], n, axis=0)
     points["repeat-keyframe"] = point_record(
-        "repeat-keyframe", 8 * b.keyframes, n, cfg, encode_fps=None, decode_fps=None, **scorer.score("repeat-keyframe", run.reference, repeat)
+        "repeat-keyframe", 8 * run.keyframe_bytes, n, cfg, encode_fps=None, decode_fps=None, **scorer.score("repeat-keyframe", run.reference, repeat)
     )
     tick("repeat-keyframe")
     sweep: list[vvc.VVCPoint] = []
@@ -451,9 +459,10 @@ def markdown(result: dict) -> str:
         "- kbps / bpp: video only, mean over clips; bpp over the scored 256x256 frames. avfr = keyframe + motion + container "
         f"overhead, with the audio packets' framing and the header's audio fields moved to audio (avfr audio: {_fmt(audio, 2)} "
         "kbps Opus incl. framing, not in the table; VVC carries none). repeat-keyframe = keyframe bytes only.",
-        f"- avfr = the default compact motion coding ({_fmt(agg.get('avfr', {}).get('motion_bits_per_frame'), 1)} motion bits "
-        f"per frame, mean); avfr-raw = the paper's raw FP16 mode ({_fmt(agg.get('avfr-raw', {}).get('motion_bits_per_frame'), 0)} "
-        "bits per frame), the same keypoints (one sender pass, motion re-coded by `codec.bitstream.transcode`).",
+        f"- avfr = the defaults: compact motion ({_fmt(agg.get('avfr', {}).get('motion_bits_per_frame'), 1)} motion bits per "
+        "frame, mean) and adaptive keyframe refresh; avfr-1key = the same without refresh (first keyframe only); avfr-raw = "
+        f"the paper's setting: raw FP16 motion ({_fmt(agg.get('avfr-raw', {}).get('motion_bits_per_frame'), 0)} bits per frame) "
+        "and one keyframe. All three carry the same keypoints (one sender pass; `codec.bitstream.transcode` makes each stream).",
         "- avfr frames are the receiver's output (128 px for the light model) upsampled to 256 with bicubic; the reference is "
         "the sender's 256 px face crops, which VVC codes too.",
         f"- PSNR (RGB) on every frame; SSIM, LPIPS-Alex, ID-sim (SFace cosine, higher is better), LMD (MediaPipe NME, "

@@ -17,16 +17,28 @@ from codec.errors import StreamError
 from proto import avfr_pb2
 
 
-def transcode_motion(source: Path, target: Path, coding: int, compact: CompactMotionParams | None = None, overwrite: bool = False) -> int:
+def transcode_motion(
+    source: Path,
+    target: Path,
+    coding: int,
+    compact: CompactMotionParams | None = None,
+    overwrite: bool = False,
+    first_keyframe_only: bool = False,
+) -> int:
     """Write ``target`` with every motion frame re-coded; returns the motion frames written.
 
-    A damaged source is transcoded up to the damage and the StreamError re-raised, so the
-    caller knows the output is partial.
+    ``first_keyframe_only`` drops every keyframe after the first: the stream the sender would
+    have made without keyframe refresh (motion is absolute, so it does not change).
+
+    A damaged source raises StreamError and leaves no target behind (a half-written stream
+    would pass for a whole one).
     """
     decoder: MotionStreamDecoder | None = None
     encoder: MotionStreamEncoder | None = None
     fps = (25, 1)
     frames = 0
+    keyframes = 0
+    restart = False
     with AvfrWriter(target, overwrite=overwrite) as writer:
         for packet in AvfrReader(source):
             if packet.HasField("header"):
@@ -35,6 +47,11 @@ def transcode_motion(source: Path, target: Path, coding: int, compact: CompactMo
                 encoder = MotionStreamEncoder(coding, packet.header.num_keypoints, compact)
                 packet.header.ClearField("compact_motion")
                 encoder.fill_header(packet.header)
+            elif packet.HasField("keyframe"):
+                keyframes += 1
+                if first_keyframe_only and keyframes > 1:
+                    continue
+                restart = True  # as the sender does: the motion frame of a keyframe is self-contained
             elif packet.HasField("motion"):
                 if decoder is None or encoder is None:
                     raise StreamError(f"{source} has motion before its stream header: it is damaged")
@@ -42,7 +59,8 @@ def transcode_motion(source: Path, target: Path, coding: int, compact: CompactMo
                 if kp is None:
                     raise StreamError(f"{source}: motion frame {packet.motion.frame_index} cannot be decoded (a frame before it is missing)")
                 m = avfr_pb2.MotionFrame(frame_index=packet.motion.frame_index)
-                encoder.fill_frame(m, kp)
+                encoder.fill_frame(m, kp, force_self_contained=restart)
+                restart = False
                 if coding != avfr_pb2.MOTION_CODING_COMPACT:
                     m.coding = coding
                     m.timestamp_us = packet.motion.timestamp_us or _timestamp_us(m.frame_index, fps)

@@ -95,8 +95,41 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def run_facts(run_dir: Path) -> dict:
+    """What the card states about data and recipe, read from the run (never typed in by hand)."""
+    import yaml
+
+    cfg = yaml.safe_load((run_dir / "train_config.yaml").read_text())
+    data = Path(cfg["data"]).expanduser()
+    index_path = data / "train" / "index.json" if (data / "train" / "index.json").is_file() else data / "index.json"
+    index = json.loads(index_path.read_text())
+    clips = [c for c in index["clips"] if c.get("split", "train") == "train"]
+    losses = ["L1", "LPIPS-" + load_model_config_name(cfg), "equivariance"]
+    overrides = cfg.get("model_overrides") or {}
+    if overrides.get("loss_landmark_flow"):
+        losses.append(f"landmark flow (x{overrides['loss_landmark_flow']:g}, ours: docs/MODEL.md)")
+    return {
+        "clips": len(clips),
+        "identities": len({c["identity"] for c in clips}),
+        "frames": sum(c["n_frames"] for c in clips),
+        "skipped": len(index.get("skipped", [])),
+        "lr": cfg["lr_generator"],
+        "batch": cfg["batch_size"],
+        "gan_start": cfg["gan_start_step"],
+        "milestones": [round(m * cfg["steps"]) if m < 1 else m for m in cfg["lr_milestones"]],
+        "losses": " + ".join(losses),
+    }
+
+
+def load_model_config_name(cfg: dict) -> str:
+    from codec.config import load_config
+
+    return load_config(cfg["model"]).lpips_backbone
+
+
 def card_text(args: argparse.Namespace, final: dict, early: dict, model) -> str:
     meta = read_metadata(args.model)
+    facts = run_facts(args.run_dir)
     meta_early = read_metadata(args.early)
     f, e = final["mean"], early["mean"]
     rows = [
@@ -112,11 +145,13 @@ The default model bundled with avfr (`codec/weights/avfr-light-128.safetensors`,
 
 - **Network**: AVFR-GAN as in `docs/MODEL.md`, configuration `light-128` (128x128,
   10 keypoints with Jacobians), {count_parameters(model) / 1e6:.2f} M parameters (receiver side).
-- **Data**: `avfr prepare` of `../shared/data/talking-heads/train/` (438 clips, ~199
-  identities, 25 fps face crops, sampling balanced by identity). Research-only data: no frame of
-  it is in this repository.
-- **Training**: `avfr train light-128` (Adam 2e-4, betas 0.5/0.999, L1 + LPIPS-alex +
-  equivariance, GAN from step 2000), {meta.get('train_step', '?')} steps of batch 4.
+- **Data**: `avfr prepare ../shared/data/talking-heads/train/ ... --max-seconds-per-identity`:
+  {facts['clips']} clips of {facts['identities']} identities ({facts['frames']} frames of 25 fps face crops,
+  {facts['skipped']} clips skipped for want of a face), sampling balanced by identity. Research-only
+  data: no frame of it is in this repository.
+- **Training**: `avfr train light-128`: Adam {facts['lr']:g}, betas 0.5/0.999, lr x0.1 at steps
+  {', '.join(str(m) for m in facts['milestones'])}; {facts['losses']}, GAN from step
+  {facts['gan_start']}; {meta.get('train_step', '?')} steps of batch {facts['batch']}.
   Compute: {args.compute or 'see the closing notes'}.
 - **Loss curves**: `loss_curves.png` beside this file.
 
@@ -140,11 +175,37 @@ The grids show faces from research-only clips, so they are not committed; make t
 (written to `{args.pictures}/same_identity.png`: keyframe, then real | generated pairs;
 `{args.pictures}/cross_identity.png`: stills animated by a dev clip with relative motion).
 
-## Limits
+## Reading the numbers
 
-Trained for a short time on two CPU cores: motion transfer is coarse, and expressions
-(blinks, mouth shapes) are largely not reproduced yet; see the issue tracker for the plan.
+{reading(final, early)}
 """
+
+
+def reading(final: dict, early: dict) -> str:
+    """The verdicts the table supports, and where the model still loses, from the numbers."""
+    f, e = final["mean"], early["mean"]
+    verdict = lambda ok: "beats" if ok else "does NOT beat"  # noqa: E731
+    lines = [
+        f"- Against \"repeat the keyframe\": the shipped model {verdict(f['lpips'] < f['repeat_keyframe_lpips'])} it on mean "
+        f"LPIPS ({f['lpips']:.4f} vs {f['repeat_keyframe_lpips']:.4f}) and {verdict(f['psnr_db'] > f['repeat_keyframe_psnr_db'])} "
+        f"it on mean PSNR ({f['psnr_db']:.2f} vs {f['repeat_keyframe_psnr_db']:.2f} dB).",
+        f"- Against its own early checkpoint: {verdict(f['lpips'] < e['lpips'])} it on LPIPS ({f['lpips']:.4f} vs {e['lpips']:.4f}), "
+        f"{verdict(f['psnr_db'] > e['psnr_db'])} it on PSNR ({f['psnr_db']:.2f} vs {e['psnr_db']:.2f} dB).",
+    ]
+    losing = sorted(
+        (m["psnr_db"] - m["repeat_keyframe_psnr_db"], name) for name, m in final["clips"].items() if m["psnr_db"] < m["repeat_keyframe_psnr_db"]
+    )
+    if losing:
+        worst = ", ".join(f"{name} ({d:+.1f} dB)" for d, name in losing[:3])
+        stillest = sorted(final["clips"], key=lambda n: -final["clips"][n]["repeat_keyframe_psnr_db"])[: len(final["clips"]) // 2]
+        still_losers = sum(name in stillest for _, name in losing)
+        lines.append(
+            f"- Where it loses: {len(losing)} of {len(final['clips'])} clips have a lower PSNR than the repeated keyframe; "
+            f"{still_losers} of them are in the half of the clips that move least (highest repeat-keyframe PSNR), where the "
+            f"keyframe is already close and any error in the predicted motion costs more than it gains; worst: {worst}."
+        )
+    lines.append("- Trained for hours on two CPU cores, not days on GPUs: expect soft detail and approximate expressions.")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
