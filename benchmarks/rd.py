@@ -41,17 +41,15 @@ packetising; model load excluded); avfr dec fps = frames / render loop time (key
 generator, upsampling; model load and the audio pass excluded). VVC fps are whole FFmpeg
 processes (start-up and colour conversion included). All with 2 threads.
 
-Run time of a full dev run (21 clips, 3268 frames at 25 fps capped at 250; 9 scored points
-per clip; ~9.5 VVC encodes per clip: 6 QPs + match_bpp's ~3.5 between two bracketing sweep
-QPs), estimated from per-frame costs measured here under nice 19 beside a training job and
-scaled to an idle 2-core machine by the DISTS ratio (1.0-1.2 s measured, 0.40 s idle: x0.4):
-avfr encode ~50 ms + decode ~90 ms per frame (~460 s); VVenC ``faster`` ~20 ms per frame and
-encode (~620 s); SSIM + LPIPS + identity + landmarks ~90 ms per frame and point at stride 10
-(~265 s); DISTS 0.40 s at stride 50 (~235 s); FID Inception 0.14 s at stride 50, 10 sets
-(~90 s); PSNR ~0. Total ~1670 s, about 28 min: under 30 min with little margin, hence the
-defaults 10 / 50. Each run's JSON ``timing`` holds its measured per-stage seconds and
-``projected_full_dev_s``, the same projection from that run's own costs (short runs include
-warm-up, so it errs high).
+Run time: a full dev run (21 clips, 3268 frames at 25 fps capped at 250) costs one sender
+pass and three avfr decodes per frame, ~9 VVC encodes per frame (5 QPs + match_bpp's ~4
+between two bracketing sweep QPs) and the metrics of 10 points per clip (SSIM, LPIPS, identity,
+landmarks on 1 in 10 frames, DISTS and FID features on 1 in 50). Each run's JSON ``timing``
+holds its measured per-stage seconds and ``projected_full_dev_s``, the projection of a full run
+from that run's own per-unit costs (short runs include warm-up, so it errs high); the committed
+``rd-dev.json`` is a full run, so its ``total_s`` is the real figure. Run it on an otherwise idle
+machine: with two threads, any other process on the two cores slows PyTorch's OpenMP loops
+many times over.
 """
 
 from __future__ import annotations
@@ -100,7 +98,7 @@ class RDConfig:
     max_frames: int = 250
     fps: float = 25.0
     size: int = 256
-    qps: tuple[int, ...] = (37, 42, 47, 52, 57, 63)
+    qps: tuple[int, ...] = (37, 42, 47, 52, 63)  # 4-40 kbps here; vvc-match fills in at avfr's rate
     match_bpp: bool = True
     model: Path | None = None
     metric_stride: int = 10
@@ -582,14 +580,14 @@ def projected_full_run(timing: dict[str, float], metric_frames: dict[str, int], 
     """Seconds a full dev run with the default settings would take at this run's per-unit costs.
 
     Per-frame costs of each stage, times how often the defaults run that stage on the 21-clip
-    dev set: avfr once per frame, VVC len(qps) + ~3.5 (match_bpp's bisection between two sweep
+    dev set: avfr once per frame, VVC len(qps) + ~4 (match_bpp's bisection between two sweep
     QPs) encodes per frame, each metric on its stride of 9 points (FID: 10 sets). Costs of a
     short run include one-off warm-up, so this errs high.
     """
     d, n = cfg or RDConfig(), FULL_DEV["frames"]
     points = len(AVFR_MODES) + 1 + len(d.qps) + 1
     vvc_per_frame = timing["vvc_sweep_s"] / max(timing["vvc_sweep_frames"], 1)
-    total = timing["avfr_s"] / max(frames, 1) * n + vvc_per_frame * n * (len(d.qps) + 3.5)
+    total = timing["avfr_s"] / max(frames, 1) * n + vvc_per_frame * n * (len(d.qps) + 4.0)
     strides = {"psnr": 1, "ssim": d.metric_stride, "lpips": d.metric_stride, "identity": d.metric_stride, "lmd": d.metric_stride,
                "dists": d.slow_metric_stride, "fid": d.slow_metric_stride}  # fmt: skip
     for m, stride in strides.items():

@@ -89,6 +89,7 @@ class ModelConfig:
     loss_feature_matching: float = 0.0
     # ours: pull the deformation onto the MediaPipe landmark correspondence (losses/landmark_flow.py)
     loss_landmark_flow: float = 0.0
+    landmark_flow_tolerance_px: float = 0.0  # landmark jitter below this is not fitted
     equivariance_sigma_affine: float = 0.05
     equivariance_sigma_tps: float = 0.005
     equivariance_points_tps: int = 5

@@ -9,6 +9,13 @@ same landmark in the source frame. Penalising the difference trains the keypoint
 the dense motion network directly, through the deformation, while the keypoints themselves
 stay unsupervised (any layout that produces the right flow is fine) and the stream is
 unchanged. Background and hair get no landmark term and are left to the photometric losses.
+
+MediaPipe's landmarks jitter by a pixel or two from frame to frame; on a head that barely
+moves that is more than the real motion, and a flow that follows it is worse than no motion
+(measured on a dev clip at step 800: source and driving pixels at corresponding landmarks
+differed by 0.072 on average, against 0.036 at the same position). So errors up to
+``tolerance`` pixels cost nothing: the landmarks correct gross motion, the photometric losses
+the fine alignment.
 """
 
 from __future__ import annotations
@@ -32,13 +39,18 @@ def sample_deformation(deformation: torch.Tensor, points: torch.Tensor) -> torch
 
 
 def landmark_flow_loss(
-    deformation: torch.Tensor, source_landmarks: torch.Tensor, driving_landmarks: torch.Tensor, image_size: int
+    deformation: torch.Tensor,
+    source_landmarks: torch.Tensor,
+    driving_landmarks: torch.Tensor,
+    image_size: int,
+    tolerance_px: float = 0.0,
 ) -> torch.Tensor:
     """Mean L1 distance (grid units) between where the deformation sends each driving landmark
-    and where that landmark is in the source."""
+    and where that landmark is in the source, less ``tolerance_px`` (per coordinate)."""
     driving = landmarks_to_grid(driving_landmarks.to(deformation.dtype), image_size)
     source = landmarks_to_grid(source_landmarks.to(deformation.dtype), image_size)
-    return (sample_deformation(deformation, driving) - source).abs().mean()
+    error = (sample_deformation(deformation, driving) - source).abs()
+    return torch.relu(error - tolerance_px * 2.0 / (image_size - 1)).mean()
 
 
 __all__ = ["landmark_flow_loss", "landmarks_to_grid", "sample_deformation"]

@@ -91,7 +91,9 @@ class GeneratorFullModel(nn.Module):
             losses["equivariance_value"] = cfg.loss_equivariance_value * value
             losses["equivariance_jacobian"] = cfg.loss_equivariance_jacobian * jac
         if cfg.loss_landmark_flow > 0 and "driving_landmarks" in batch:
-            flow = landmark_flow_loss(out["deformation"], batch["source_landmarks"], batch["driving_landmarks"], cfg.image_size)
+            flow = landmark_flow_loss(
+                out["deformation"], batch["source_landmarks"], batch["driving_landmarks"], cfg.image_size, cfg.landmark_flow_tolerance_px
+            )
             losses["landmark_flow"] = cfg.loss_landmark_flow * flow
         if use_gan and self.discriminator is not None and (cfg.loss_gan > 0 or cfg.loss_feature_matching > 0):
             losses.update(self.adversarial(pred, real))

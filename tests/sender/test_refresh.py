@@ -10,6 +10,7 @@ from PIL import Image
 
 from codec.bitstream.container import AvfrReader
 from codec.media import video_io
+from receiver.decoder import DecodeOptions, decode_file
 from sender.encoder import EncodeOptions, encode_file
 from sender.refresh import KeyframePolicy, RefreshConfig, colour_histogram, histogram_distance
 
@@ -68,5 +69,7 @@ def test_a_scene_cut_triggers_a_keyframe(talking_heads: Path, tmp_path: Path) ->
     # the motion frame that goes with a refresh is self-contained (a receiver can start there)
     motion = {p.motion.frame_index: p.motion for p in AvfrReader(tmp_path / "cut.avfr") if p.HasField("motion")}
     assert all(motion[k].self_contained for k in keyframes)
+    decoded = decode_file(tmp_path / "cut.avfr", tmp_path / "cut_decoded.mp4", DecodeOptions(), progress=False)
+    assert decoded.frames == report.frames and decoded.stopped_at is None
     no_refresh = encode_file(video, tmp_path / "one.avfr", EncodeOptions(refresh=RefreshConfig(enabled=False)), progress=False)
     assert len(no_refresh.keyframes) == 1

@@ -34,3 +34,10 @@ def test_landmark_grid_matches_pixel_centres() -> None:
     first, last = torch.tensor([[[0.5 / 64, 0.5 / 64]]]), torch.tensor([[[63.5 / 64, 63.5 / 64]]])
     assert torch.allclose(landmarks_to_grid(first, 64), torch.tensor(-1.0))
     assert torch.allclose(landmarks_to_grid(last, 64), torch.tensor(1.0))
+
+
+def test_errors_within_the_tolerance_cost_nothing() -> None:
+    lm = torch.rand(1, 468, 2) * 0.6 + 0.2
+    jittered = lm + 1.5 / 128  # 1.5 px of landmark jitter
+    assert landmark_flow_loss(identity_deformation(1, 32), lm, jittered, 128, tolerance_px=2.0).item() == 0.0
+    assert landmark_flow_loss(identity_deformation(1, 32), lm, lm + 4 / 128, 128, tolerance_px=2.0).item() > 0
