@@ -10,7 +10,9 @@ so that a lost packet cannot desynchronise the coder).
 
 The encoder keeps a 33-bit ``low`` and propagates carries through a cached byte, as LZMA
 does; the decoder reads 4 bytes ahead and treats bytes past the end as zeros, so a payload
-needs no end marker (its length comes from the packet).
+needs no end marker (its length comes from the packet) and its trailing zero bytes are not
+sent. A decoder cannot tell a cut payload from one whose zeros were stripped; damage is the
+container's CRC's to catch.
 """
 
 from __future__ import annotations
@@ -111,11 +113,6 @@ class ArithmeticDecoder:
         byte = self.data[self.pos] if self.pos < len(self.data) else 0
         self.pos += 1
         return byte
-
-    @property
-    def overrun(self) -> int:
-        """Bytes read past the end of the payload beyond the 4 of look-ahead (a damage hint)."""
-        return max(0, self.pos - len(self.data) - 4)
 
     def decode_bit(self, contexts: Contexts, ctx: int) -> int:
         bound = (self.range >> PROB_BITS) * contexts.p[ctx]

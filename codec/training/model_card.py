@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-frames", type=int, default=100)
     parser.add_argument("--pictures", type=Path, default=Path("out/model_card"))
     parser.add_argument("--compute", default="", help="free text: where and how long it trained")
+    parser.add_argument("--history", default="", help="free text: changes made to the run while it trained")
     args = parser.parse_args(argv)
 
     WEIGHTS.mkdir(exist_ok=True)
@@ -107,7 +108,8 @@ def run_facts(run_dir: Path) -> dict:
     losses = ["L1", "LPIPS-" + load_model_config_name(cfg), "equivariance"]
     overrides = cfg.get("model_overrides") or {}
     if overrides.get("loss_landmark_flow"):
-        losses.append(f"landmark flow (x{overrides['loss_landmark_flow']:g}, ours: docs/MODEL.md)")
+        tol = overrides.get("landmark_flow_tolerance_px", 0)
+        losses.append(f"landmark flow (x{overrides['loss_landmark_flow']:g}{f', {tol:g} px tolerance' if tol else ''}; ours: docs/MODEL.md)")
     return {
         "clips": len(clips),
         "identities": len({c["identity"] for c in clips}),
@@ -121,6 +123,19 @@ def run_facts(run_dir: Path) -> dict:
     }
 
 
+def schedule_text(facts: dict, step: int) -> str:
+    done = [m for m in facts["milestones"] if m <= step]
+    if not done:
+        return f"lr drops (x0.1) scheduled at steps {', '.join(map(str, facts['milestones']))}, none reached"
+    return f"lr x0.1 at step {', '.join(map(str, done))}" + (
+        f" (a later drop at {', '.join(str(m) for m in facts['milestones'] if m > step)} was not reached)" if len(done) < len(facts["milestones"]) else ""
+    )
+
+
+def gan_text(facts: dict, step: int) -> str:
+    return f"GAN from step {facts['gan_start']}" if facts["gan_start"] < step else "no GAN phase (it was scheduled after the last step)"
+
+
 def load_model_config_name(cfg: dict) -> str:
     from codec.config import load_config
 
@@ -130,6 +145,8 @@ def load_model_config_name(cfg: dict) -> str:
 def card_text(args: argparse.Namespace, final: dict, early: dict, model) -> str:
     meta = read_metadata(args.model)
     facts = run_facts(args.run_dir)
+    step = int(meta.get("train_step", 0))
+    history = f"\n  Run history: {args.history}." if args.history else ""
     meta_early = read_metadata(args.early)
     f, e = final["mean"], early["mean"]
     rows = [
@@ -149,10 +166,9 @@ The default model bundled with avfr (`codec/weights/avfr-light-128.safetensors`,
   {facts['clips']} clips of {facts['identities']} identities ({facts['frames']} frames of 25 fps face crops,
   {facts['skipped']} clips skipped for want of a face), sampling balanced by identity. Research-only
   data: no frame of it is in this repository.
-- **Training**: `avfr train light-128`: Adam {facts['lr']:g}, betas 0.5/0.999, lr x0.1 at steps
-  {', '.join(str(m) for m in facts['milestones'])}; {facts['losses']}, GAN from step
-  {facts['gan_start']}; {meta.get('train_step', '?')} steps of batch {facts['batch']}.
-  Compute: {args.compute or 'see the closing notes'}.
+- **Training**: `avfr train light-128`: Adam {facts['lr']:g}, betas 0.5/0.999, {schedule_text(facts, step)};
+  {facts['losses']}; {gan_text(facts, step)}; {step} steps of batch {facts['batch']}.
+  Compute: {args.compute or 'see the closing notes'}.{history}
 - **Loss curves**: `loss_curves.png` beside this file.
 
 ## Same-identity reconstruction on dev/

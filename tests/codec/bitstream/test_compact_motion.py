@@ -37,7 +37,7 @@ def test_decoder_reconstructs_exactly_what_the_encoder_predicted_with() -> None:
     for i, (payload, intra) in enumerate(packets):
         got = dec.decode(payload, intra, i)
         assert got is not None and np.array_equal(got, sent[i])
-    step = np.array([1 / 256] * 2 + [1 / 32] * 4)
+    step = 1.0 / params.step_inverses(10)
     assert np.all(np.abs(np.stack(sent) - kps) <= step / 2 + 1e-6)
 
 
@@ -82,3 +82,16 @@ def test_quantise_refuses_nan() -> None:
         quantise(np.full((10, 6), np.nan), CompactMotionParams())
     idx = quantise(np.ones((10, 6)), CompactMotionParams())
     assert np.array_equal(dequantise(idx, CompactMotionParams()), np.ones((10, 6), np.float32))
+
+
+def test_long_streams_with_still_stretches_decode_exactly() -> None:
+    """Regression: a payload whose stripped zero tail was longer than the decoder's look-ahead
+    was once refused as damaged (frame 66 of a real dev clip)."""
+    params = CompactMotionParams()
+    rng = np.random.default_rng(0)
+    kp = trajectory(1)[0].astype(np.float64)
+    enc, dec = CompactMotionEncoder(params), CompactMotionDecoder(params)
+    for i in range(3000):
+        kp = kp + rng.normal(0, 0.004, kp.shape) * (rng.random() < 0.5)
+        payload, intra, sent = enc.encode(kp)
+        assert np.array_equal(dec.decode(payload, intra, i), sent), i
