@@ -187,7 +187,15 @@ def cpu_cuda_difference(model_path: Path | None, half: bool) -> float:
 
 
 def run(clip: Path, frames: int, devices: list[str], batches: list[int], threads: int, model: Path | None) -> dict:
+    previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
+    try:
+        return _run(clip, frames, devices, batches, threads, model)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _run(clip: Path, frames: int, devices: list[str], batches: list[int], threads: int, model: Path | None) -> dict:
     sender_ms, crops, keypoints = sender_stages(clip, frames, model)
     result: dict = {
         "clip": clip.name,
