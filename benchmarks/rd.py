@@ -46,8 +46,10 @@ pass and three avfr decodes per frame, ~9 VVC encodes per frame (5 QPs + match_b
 between two bracketing sweep QPs) and the metrics of 10 points per clip (SSIM, LPIPS, identity,
 landmarks on 1 in 10 frames, DISTS and FID features on 1 in 50). Each run's JSON ``timing``
 holds its measured per-stage seconds and ``projected_full_dev_s``, the projection of a full run
-from that run's own per-unit costs (short runs include warm-up, so it errs high); the committed
-``rd-dev.json`` is a full run, so its ``total_s`` is the real figure. Run it on an otherwise idle
+from that run's own per-unit costs (short runs include warm-up, so it errs high). Measured
+here: the committed ``rd-dev50`` (21 clips x 50 frames) took 1112 s and projects a full
+250-frame run to ~4000 s, over the 30-minute target; the cost is mostly the three avfr decodes
+(~100 ms a frame each on CPU) and the metrics of 10 points. Run it on an otherwise idle
 machine: with two threads, any other process on the two cores slows PyTorch's OpenMP loops
 many times over.
 """
