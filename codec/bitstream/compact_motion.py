@@ -54,9 +54,8 @@ MAX_INDEX = 1 << 20  # |index| bound: a Jacobian of 1000 at step 1/1024 still fi
 class CompactMotionParams:
     """The coder's settings; all of them travel in the stream header."""
 
-    # From the sweeps of benchmarks/results/motion_steps.md: the coarsest steps that cost at
-    # most 0.00125 LPIPS and 0.25 dB PSNR each against raw FP16 (motion_steps.choose; the
-    # committed table's own "chosen" row predates the PSNR guard and picked 1/32 and 1/8).
+    # Chosen by benchmarks/motion_steps.py (results/motion_steps.md): the coarsest steps that
+    # cost at most 0.00125 LPIPS and 0.25 dB PSNR each against raw FP16.
     position_step_inv: int = 64
     jacobian_step_inv: int = 16
     intra_period: int = 25
