@@ -65,6 +65,7 @@ class StageTimer:
 @torch.no_grad()
 def sender_stages(clip: Path, frames: int, model_path: Path | None) -> tuple[dict[str, float], list[np.ndarray], list[np.ndarray]]:
     """Per-stage ms of the sender, plus the crops and keypoints for the receiver's timing."""
+    from codec.audio_features import silence_window
     from codec.bitstream.motion import MotionStreamEncoder
     from codec.media import video_io
     from codec.model_input import ModelInputMaker, crop_size_for
@@ -82,6 +83,7 @@ def sender_stages(clip: Path, frames: int, model_path: Path | None) -> tuple[dic
     reader = video_io.iter_frames(clip, fps=25)
     state = None
     check_every = RefreshConfig().check_every
+    mel = torch.from_numpy(silence_window()).float()[None, None]
     with FaceCropper(out_size=crop_size_for(size)) as cropper:
         for i in range(frames):
             frame = timer("read + resample", lambda: next(reader, None))
@@ -96,9 +98,6 @@ def sender_stages(clip: Path, frames: int, model_path: Path | None) -> tuple[dic
             if state is None:
                 state = model.encode_source(x5[None])  # type: ignore[index]
             if i % check_every == 0:
-                from codec.audio_features import silence_window
-
-                mel = torch.from_numpy(silence_window()).float()[None, None]
                 timer("self-check render (per check)", lambda: model.reconstruct(state, torch.from_numpy(motion.last_sent)[None], mel))
             crops.append(crop)
             keypoints.append(motion.last_sent.copy())
@@ -137,7 +136,6 @@ def receiver_stages(
         with autocast:
             frame = render_stages(model, state, kp, mel, timer)  # type: ignore[arg-type]
         timer("to uint8 RGB on host", lambda: (frame.float().clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy())
-    inputs = None
     return timer.summary()
 
 

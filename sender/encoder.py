@@ -133,6 +133,7 @@ class Sender:
         self.keyframes: list[tuple[int, str]] = []
         self._receiver_inputs: ModelInputMaker | None = None  # priors of the decoded keyframe, as the receiver sees it
         self._receiver_state = None
+        self._silence_mel = torch.from_numpy(silence_window()).float()[None, None]  # the self-check's audio
 
     def header(self) -> avfr_pb2.Packet:
         packet = avfr_pb2.Packet()
@@ -196,8 +197,7 @@ class Sender:
     def _self_check_psnr(self, crop: np.ndarray) -> float:
         """PSNR of what the receiver will render for this frame (see sender/refresh.py)."""
         kp = torch.from_numpy(self.motion.last_sent).unsqueeze(0)
-        mel = torch.from_numpy(silence_window()).float()[None, None]
-        out = self.model.reconstruct(self._receiver_state, kp, mel)
+        out = self.model.reconstruct(self._receiver_state, kp, self._silence_mel)
         frame = (out[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
         return psnr(frame, resize_rgb(crop, self.size))
 
