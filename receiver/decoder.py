@@ -35,6 +35,7 @@ class DecodeOptions:
     model_path: Path | None = None
     device: str = "auto"
     output_size: int | None = None
+    batch_size: int = 8  # motion frames per network call when decoding a file (a live call renders 1)
 
 
 @dataclass
@@ -96,20 +97,47 @@ class Receiver:
     def render(self, motion: avfr_pb2.MotionFrame, mel: np.ndarray) -> np.ndarray:
         """One RGB uint8 frame for one motion packet (the previous frame again while a lost
         packet keeps predicted motion undecodable)."""
+        return self.render_batch([motion], [mel])[0]
+
+    @torch.no_grad()
+    def render_batch(self, motions: list[avfr_pb2.MotionFrame], mels: list[np.ndarray]) -> list[np.ndarray]:
+        """Frames for consecutive motion packets of one keyframe, rendered as one batch.
+
+        Each frame depends only on the keyframe, its own keypoints and its own audio window,
+        so a batch renders the same pictures as one call per frame (up to float summation
+        order) while the convolutions run on wider tensors: ~1.5x the frames per second on
+        CPU (``benchmarks/results/speed.md``). The motion decoder still runs in stream order.
+        """
         if self.source_state is None:
-            raise StreamError(f"motion frame {motion.frame_index} arrived before any keyframe: the stream is damaged")
-        kp = self.motion.decode(motion)
-        if kp is None:
-            if self.last_frame is None:
-                raise StreamError(f"motion frame {motion.frame_index} depends on a frame that never arrived: the stream is damaged")
-            self.frames_held += 1
-            return self.last_frame
-        kp_t = torch.from_numpy(kp).unsqueeze(0).to(self.device)
-        mel_t = torch.from_numpy(mel).float()[None, None].to(self.device)
+            raise StreamError(f"motion frame {motions[0].frame_index} arrived before any keyframe: the stream is damaged")
+        keypoints = [self.motion.decode(m) for m in motions]
+        ready = [i for i, kp in enumerate(keypoints) if kp is not None]
+        rendered: dict[int, np.ndarray] = {}
+        if ready:
+            frames = self.render_keypoints(np.stack([keypoints[i] for i in ready]), np.stack([mels[i] for i in ready]))
+            rendered = dict(zip(ready, frames))
+        result: list[np.ndarray] = []
+        for i, motion in enumerate(motions):
+            if i not in rendered:
+                if self.last_frame is None:
+                    raise StreamError(f"motion frame {motion.frame_index} depends on a frame that never arrived: the stream is damaged")
+                self.frames_held += 1
+            else:
+                self.last_frame = rendered[i]
+            result.append(self.last_frame)
+        return result
+
+
+    @torch.no_grad()
+    def render_keypoints(self, keypoints: np.ndarray, mels: np.ndarray) -> np.ndarray:
+        """[B, K, 6] decoded keypoints and [B, n_mels, T] mel windows -> [B, H, W, 3] uint8
+        frames from the current keyframe (a live call decodes motion and renders apart)."""
+        if self.source_state is None:
+            raise StreamError("a frame was to be rendered before any keyframe arrived: the stream is damaged")
+        kp_t = torch.from_numpy(np.ascontiguousarray(keypoints)).float().to(self.device)
+        mel_t = torch.from_numpy(np.ascontiguousarray(mels)).float()[:, None].to(self.device)
         out = self.model.reconstruct(self.source_state, kp_t, mel_t)
-        frame = (out[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-        self.last_frame = frame
-        return frame
+        return (out.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
 
 
 def read_stream_audio(path: Path, header: avfr_pb2.StreamHeader) -> tuple[np.ndarray | None, str | None]:
@@ -147,21 +175,43 @@ def read_header(path: Path) -> avfr_pb2.StreamHeader:
     return first.header
 
 
-def iter_rendered(receiver: Receiver, path: Path, mel: np.ndarray | None, report: DecodeReport) -> Iterator[np.ndarray]:
-    """Pass 2: frames in stream order; stops cleanly at the first damaged packet."""
+def iter_rendered(
+    receiver: Receiver, path: Path, mel: np.ndarray | None, report: DecodeReport, batch_size: int = 1
+) -> Iterator[np.ndarray]:
+    """Pass 2: frames in stream order, ``batch_size`` motion frames rendered at a time (a
+    keyframe, the end of the stream or damage flushes the batch); stops cleanly at the first
+    damaged packet, after rendering what came before it."""
+    pending: list[tuple[avfr_pb2.MotionFrame, np.ndarray]] = []
+
+    def flush() -> list[np.ndarray]:
+        batch = pending[:]
+        pending.clear()  # a batch that fails to render is not retried: the decoder's state moved on
+        if not batch:
+            return []
+        frames = receiver.render_batch([m for m, _ in batch], [w for _, w in batch])
+        report.frames += len(frames)
+        return frames
+
     try:
         for packet in AvfrReader(path):
             kind = packet.WhichOneof("body")
             if kind == "keyframe":
+                yield from flush()
                 receiver.on_keyframe(packet.keyframe)
             elif kind == "motion":
                 window = mel_window(mel, packet.motion.frame_index, receiver.fps) if mel is not None else silence_window()
-                yield receiver.render(packet.motion, window)
-                report.frames += 1
+                pending.append((packet.motion, window))
+                if len(pending) >= batch_size:
+                    yield from flush()
             elif kind == "end_of_stream":
                 report.expected_frames = packet.end_of_stream.frame_count
+        yield from flush()
     except StreamError as err:
         report.stopped_at = str(err)
+        try:
+            yield from flush()  # the intact frames read before the damage
+        except StreamError:
+            pass
 
 
 @dataclass
@@ -182,12 +232,13 @@ class DecodeSession:
     def mel(self) -> np.ndarray | None:
         return log_mel(self.pcm) if self.pcm is not None and len(self.pcm) else None
 
-    def frames(self, report: DecodeReport, size: int | None = None) -> Iterator[np.ndarray]:
-        """Pass 2: RGB uint8 frames at ``size`` (default: the stream's), bicubic when resized."""
+    def frames(self, report: DecodeReport, size: int | None = None, batch_size: int = 1) -> Iterator[np.ndarray]:
+        """Pass 2: RGB uint8 frames at ``size`` (default: the stream's), bicubic when resized;
+        ``batch_size`` > 1 renders several frames per network call (offline decoding)."""
         if self.pcm is None:
             report.notes.append("the stream carries no audio: the model was driven with silence and the mp4 has no sound")
         size = size or self.header.width
-        for frame in iter_rendered(self.receiver, self.path, self.mel, report):
+        for frame in iter_rendered(self.receiver, self.path, self.mel, report, batch_size):
             yield resize_frame(frame, size)
         if report.stopped_at is None and self.audio_error is not None:
             report.stopped_at = self.audio_error
@@ -209,14 +260,14 @@ def decode_frames(input_path: Path, options: DecodeOptions, report: DecodeReport
     ``report`` (if given) collects frame counts, notes and where a damaged stream stopped.
     """
     session = open_stream(input_path, options)
-    yield from session.frames(report if report is not None else DecodeReport(output=Path(input_path)), options.output_size)
+    yield from session.frames(report if report is not None else DecodeReport(output=Path(input_path)), options.output_size, options.batch_size)
 
 
 def decode_file(input_path: Path, output_path: Path, options: DecodeOptions, progress: bool = True) -> DecodeReport:
     input_path, output_path = Path(input_path), Path(output_path)
     session = open_stream(input_path, options)
     report = DecodeReport(output=output_path)
-    frames = session.frames(report, options.output_size)
+    frames = session.frames(report, options.output_size, options.batch_size)
     bar = progress_bar(desc="decode", unit="frame", disable=not progress)
     started = time.perf_counter()
 
