@@ -210,29 +210,48 @@ def sweep(frames: Frames, qps: Iterable[int], config: VVCConfig = VVCConfig()) -
     return [vvc_point(batch, qp, config) for qp in qps]
 
 
-def match_bpp(frames: Frames, target_bpp: float, config: VVCConfig = VVCConfig(), qp_range: tuple[int, int] = (10, 63)) -> VVCPoint:
+def match_bpp(
+    frames: Frames,
+    target_bpp: float,
+    config: VVCConfig = VVCConfig(),
+    qp_range: tuple[int, int] = (10, 63),
+    known: Iterable[VVCPoint] = (),
+) -> VVCPoint:
     """The point whose bpp is closest to ``target_bpp`` (in ratio, |log(bpp/target)|).
 
-    Bisection on the integer QP, relying on bpp falling as QP rises (true of fixed-QP coding
-    up to noise of a few percent between neighbouring QPs); about log2(range) + 2 encodes.
-    Closest in ratio rather than in absolute bpp because rate points are compared on log-rate
-    axes (BD-rate); the target may lie outside what ``qp_range`` reaches, then an end wins.
+    ``known``: points already encoded from these very frames with this config (a sweep),
+    reused and not re-encoded. When two of them bracket the target, one encode does: log(bpp)
+    is close to linear in QP between sweep points a few QPs apart, so the QP it predicts is
+    encoded and the closest of the three wins (one QP step is ~12% of rate, so the match is
+    within ~6% plus the interpolation error). Otherwise: bisection on the integer QP over
+    ``qp_range`` (bpp falls as QP rises, up to noise of a few percent), about log2(range) + 2
+    encodes. Closest in ratio rather than in absolute bpp because rate points are compared on
+    log-rate axes (BD-rate); a target outside what ``qp_range`` reaches gets an end point.
     """
     batch = _check_frames(frames)
-    tried: dict[int, VVCPoint] = {}
+    tried: dict[int, VVCPoint] = {p.qp: p for p in known if p.frames == len(batch)}
 
     def at(qp: int) -> VVCPoint:
         if qp not in tried:
             tried[qp] = vvc_point(batch, qp, config)
         return tried[qp]
 
-    lo, hi = qp_range
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if at(mid).bpp > target_bpp:
-            lo = mid
-        else:
-            hi = mid
-    for qp in (lo, hi):
-        at(qp)
+    below = [p for p in tried.values() if p.bpp >= target_bpp]  # lower QPs, more bits
+    above = [p for p in tried.values() if p.bpp <= target_bpp]
+    if below and above:
+        lo, hi = max(below, key=lambda p: p.qp), min(above, key=lambda p: p.qp)
+        if hi.qp - lo.qp > 1:
+            span = math.log(lo.bpp) - math.log(hi.bpp)
+            share = (math.log(lo.bpp) - math.log(target_bpp)) / span if span > 0 else 0.5
+            at(int(round(lo.qp + share * (hi.qp - lo.qp))))
+    else:
+        lo_qp, hi_qp = qp_range
+        while hi_qp - lo_qp > 1:
+            mid = (lo_qp + hi_qp) // 2
+            if at(mid).bpp > target_bpp:
+                lo_qp = mid
+            else:
+                hi_qp = mid
+        for qp in (lo_qp, hi_qp):
+            at(qp)
     return min(tried.values(), key=lambda p: abs(math.log(max(p.bpp, 1e-12) / target_bpp)))

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmarks.metrics.frames import Frames, as_pair, chunks, to_tensor01
+from benchmarks.metrics.frames import FrameMemo, Frames, as_pair, chunks, to_tensor01
 from benchmarks.metrics.weights import load_tensors
 from codec.losses.lpips import VGG16Features
 from codec.losses.weights import load_weights
@@ -76,7 +76,11 @@ class DISTS(nn.Module):
         return feats
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        fx, fy = self.features(x), self.features(y)
+        return self.compare_features(self.features(x), self.features(y))
+
+    def compare_features(self, fx: list[torch.Tensor], fy: list[torch.Tensor]) -> torch.Tensor:
+        """DISTS from the two sides' :meth:`features` (so one side's can be computed once)."""
+        x = fx[0]
         w_sum = self.alpha.sum() + self.beta.sum()
         alphas = torch.split(self.alpha / w_sum, self.chns, dim=1)
         betas = torch.split(self.beta / w_sum, self.chns, dim=1)
@@ -95,18 +99,32 @@ class DISTS(nn.Module):
 @dataclass(frozen=True)
 class DISTSConfig:
     batch_size: int = 8
+    reference_memo_frames: int = 16
 
 
 class DISTSMetric:
-    """Holds the network so that the VGG16 weights load once per run."""
+    """Holds the network so that the VGG16 weights load once per run.
+
+    The VGG features of reference frames are kept (``FrameMemo``, a few frames: ~30 MB each
+    at 256 px): a benchmark scores many codec points against the same reference frames, and
+    the reference side is half of every DISTS evaluation.
+    """
 
     def __init__(self, config: DISTSConfig = DISTSConfig()) -> None:
         self.config = config
         self.net = DISTS(pretrained=True)
+        self._reference = FrameMemo(max_entries=config.reference_memo_frames)
 
     @torch.inference_mode()
     def __call__(self, reference: Frames, decoded: Frames) -> np.ndarray:
         """DISTS of each frame pair (0: identical)."""
         ref, dec = as_pair(reference, decoded)
-        out = [self.net(to_tensor01(ref[s]), to_tensor01(dec[s])) for s in chunks(len(ref), self.config.batch_size)]
+        out = []
+        for s in chunks(len(ref), self.config.batch_size):
+            per_frame = [self._reference.get(r, self._features_of_one) for r in ref[s]]
+            fx = [torch.cat([f[level] for f in per_frame]) for level in range(len(per_frame[0]))]  # type: ignore[index]
+            out.append(self.net.compare_features(fx, self.net.features(to_tensor01(dec[s]))))
         return torch.cat(out).double().numpy()
+
+    def _features_of_one(self, frame: np.ndarray) -> list[torch.Tensor]:
+        return self.net.features(to_tensor01(frame[None]))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from benchmarks.metrics.frames import Frames, as_pair
+from benchmarks.metrics.frames import FrameMemo, Frames, as_pair
 from benchmarks.metrics.weights import extracted_path
 from codec.errors import ModelError
 
@@ -65,6 +65,7 @@ class SFaceIdentity:
             str(extracted_path("yunet")), "", (320, 320), config.score_threshold, config.nms_threshold, config.top_k
         )
         self.recognizer = cv2.FaceRecognizerSF.create(str(extracted_path("sface")), "")
+        self._reference = FrameMemo()  # reference faces and embeddings, computed once per frame
 
     def detect(self, rgb: np.ndarray) -> np.ndarray | None:
         """The highest-scoring face as YuNet's 15 numbers (box, 5 landmarks, score), or None."""
@@ -81,17 +82,21 @@ class SFaceIdentity:
         feature = self.recognizer.feature(self.recognizer.alignCrop(bgr, face)).reshape(-1).astype(np.float64)
         return feature / max(np.linalg.norm(feature), 1e-12)
 
+    def _detect_and_embed(self, rgb: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        face = self.detect(rgb)
+        return face, (self.embed(rgb, face) if face is not None else None)
+
     def compare(self, reference: Frames, decoded: Frames) -> IdentityResult:
         ref, dec = as_pair(reference, decoded)
         sims, missing = np.full(len(ref), np.nan), 0
         for i, (r, d) in enumerate(zip(ref, dec)):
-            face_r = self.detect(r)
+            face_r, emb_r = self._reference.get(r, self._detect_and_embed)  # type: ignore[misc]
             if face_r is None:
                 continue
             face_d = self.detect(d)
             if face_d is None:
                 face_d, missing = face_r, missing + 1
-            sims[i] = float(self.embed(r, face_r) @ self.embed(d, face_d))
+            sims[i] = float(emb_r @ self.embed(d, face_d))
         return IdentityResult(similarity=sims, decoded_face_missing=missing)
 
     def __call__(self, reference: Frames, decoded: Frames) -> np.ndarray:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from benchmarks.metrics.frames import Frames, as_pair
+from benchmarks.metrics.frames import FrameMemo, Frames, as_pair
 from codec.priors import FacePriors
 
 OUTER_EYE_CORNERS = (33, 263)  # right eye outer corner, left eye outer corner (subject's)
@@ -40,12 +40,13 @@ class LandmarkDistance:
     def __init__(self, config: LandmarkConfig = LandmarkConfig()) -> None:
         self.config = config
         self.mesh = FacePriors(static_image_mode=True, min_detection_confidence=config.min_detection_confidence)
+        self._reference = FrameMemo()  # the reference frames' landmarks, computed once per frame
 
     def compare(self, reference: Frames, decoded: Frames) -> LandmarkResult:
         ref, dec = as_pair(reference, decoded)
         nme, ref_missing, dec_missing = np.full(len(ref), np.nan), 0, 0
         for i, (r, d) in enumerate(zip(ref, dec)):
-            lm_r = self.mesh.landmarks(r)
+            lm_r = self._reference.get(r, self.mesh.landmarks)
             lm_d = self.mesh.landmarks(d) if lm_r is not None else None
             ref_missing += lm_r is None
             dec_missing += lm_r is not None and lm_d is None

@@ -59,3 +59,17 @@ def test_match_bpp_lands_near_the_target(ffmpeg: str) -> None:
     found = match_bpp(frames, reference.bpp, qp_range=(30, 46))
     assert abs(np.log(found.bpp / reference.bpp)) < 0.05
     assert abs(found.qp - 38) <= 2
+
+
+def test_match_bpp_between_known_sweep_points_encodes_once(ffmpeg: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import benchmarks.vvc as vvc
+
+    frames = moving_frames(n=4, size=64)
+    sweep = [vvc_point(frames, qp) for qp in (32, 44)]
+    target = vvc_point(frames, 38)
+    encodes: list[int] = []
+    real = vvc.vvc_point
+    monkeypatch.setattr(vvc, "vvc_point", lambda f, qp, config=VVCConfig(): encodes.append(qp) or real(f, qp, config))
+    found = match_bpp(frames, target.bpp, known=sweep)
+    assert len(encodes) == 1 and 34 <= encodes[0] <= 42  # predicted from the sweep, not searched
+    assert abs(np.log(found.bpp / target.bpp)) < 0.15
