@@ -16,7 +16,11 @@ receiver's picture is, or is about to be, wrong:
   are at least ``min_interval_s`` apart, which bounds what they can cost: at most one keyframe
   per ``min_interval_s`` (scene cuts and new faces are not limited: a wrong person is worse
   than a few kbit/s). The self-check renders with silence rather than the speech window (the
-  mouth differs slightly; the decision is about pose).
+  mouth differs slightly; the decision is about pose). One check a second (``check_every`` 25
+  at 25 fps): a check is one generator pass, ~100 ms on the two CPU cores, so checking 1 in
+  10 frames cost 10 ms of the sender's 40 ms frame budget and kept it below 25 fps
+  (``benchmarks/results/speed.md``); since quality refreshes are at least 4 s apart anyway,
+  checking once a second delays one by at most a second.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ class RefreshConfig:
 
     enabled: bool = True
     cut_distance: float = 0.3
-    check_every: int = 10
+    check_every: int = 25  # frames between self-checks: one a second at 25 fps
     max_psnr_drop_db: float = 6.0
     min_interval_s: float = 4.0
 
