@@ -9,6 +9,7 @@ traceback (set AVFR_DEBUG=1 to see one).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -25,6 +26,13 @@ def check_output(path: Path, force: bool) -> None:
         raise OutputExistsError(f"{path} already exists: pass --force to overwrite it, or choose another -o")
 
 
+def check_outputs(paths: Sequence[Path | None], force: bool) -> None:
+    """check_output for each of a command's optional outputs that was asked for."""
+    for path in paths:
+        if path is not None:
+            check_output(path, force)
+
+
 def _compact_defaults():  # noqa: ANN202 (imported lazily: keeps `avfr --help` fast)
     from codec.bitstream.compact_motion import CompactMotionParams
 
@@ -39,27 +47,33 @@ def _damage_exit(command: str, stopped_at: str | None) -> int:
     return 3
 
 
-def _cmd_encode(args: argparse.Namespace) -> int:
+def encode_options(args: argparse.Namespace, **fixed: object):  # noqa: ANN201 (sender.encoder.EncodeOptions)
+    """EncodeOptions from the shared codec flags (add_motion_arguments); ``fixed`` sets the rest."""
     from codec.bitstream.compact_motion import CompactMotionParams
-    from sender.encoder import EncodeOptions, encode_file
+    from sender.encoder import EncodeOptions
     from sender.refresh import RefreshConfig
 
-    check_output(args.output, args.force)
     try:
-        options = EncodeOptions(
+        return EncodeOptions(
             model_path=args.model,
-            audio_bitrate=args.audio_kbps * 1000,
-            audio_sample_rate=args.audio_rate,
             keyframe_quality=args.keyframe_quality,
-            max_frames=args.max_frames,
-            start_seconds=args.start,
             motion_coding=args.motion,
             compact_motion=CompactMotionParams(args.position_step_inv, args.jacobian_step_inv, args.intra_period),
             refresh=RefreshConfig(enabled=not args.no_refresh, min_interval_s=args.refresh_min_interval),
             target_kbps=args.target_kbps,
+            **fixed,
         )
     except ValueError as exc:  # settings the dataclasses refuse (a zero step, a negative target, ...)
-        raise InputError(f"{exc}: see avfr encode --help") from None
+        raise InputError(f"{exc}: see avfr {args.command} --help") from None
+
+
+def _cmd_encode(args: argparse.Namespace) -> int:
+    from sender.encoder import encode_file
+
+    check_output(args.output, args.force)
+    options = encode_options(
+        args, audio_bitrate=args.audio_kbps * 1000, audio_sample_rate=args.audio_rate, max_frames=args.max_frames, start_seconds=args.start
+    )
     report = encode_file(args.input, args.output, options, progress=not args.quiet)
     print(report.summary())
     return 0
@@ -73,6 +87,70 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     report = decode_file(args.input, args.output, options, progress=not args.quiet)
     print(report.summary())
     return _damage_exit("decode", report.stopped_at)
+
+
+def _netem(text: str | None):  # noqa: ANN202 (codec.call.wire.NetemConfig)
+    from codec.call.wire import NetemConfig
+
+    try:
+        return NetemConfig.parse(text) if text else NetemConfig()
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def _run_call(coroutine) -> dict:  # noqa: ANN001
+    import asyncio
+
+    return asyncio.run(coroutine)
+
+
+def _cmd_send(args: argparse.Namespace) -> int:
+    from codec.call.signaling import create_signaling
+    from sender.call import SendOptions, send_call
+
+    check_outputs((args.save_stream, args.timeline, args.stats_json), args.force)
+    if args.bundle < 1:
+        raise InputError(f"--bundle must be at least 1 motion frame per message, got {args.bundle}")
+    options = SendOptions(
+        play_from=args.play_from, camera=args.camera, loop=args.loop, max_seconds=args.max_seconds,
+        encode=encode_options(args), bundle=args.bundle, audio_kbps=args.audio_kbps, netem=_netem(args.netem),
+        save_stream=args.save_stream, timeline=args.timeline, quiet=args.quiet,
+    )  # fmt: skip
+    summary = _run_call(send_call(options, create_signaling(args, "offer")))
+    if args.stats_json is not None:
+        args.stats_json.write_text(json.dumps(summary, indent=2) + "\n")
+    k = summary["stats"]["kbps"]
+    print(
+        f"sent {summary['frames']} frames ({summary['frames_held_behind']} held while behind real time), "
+        f"{len(summary['keyframes'])} keyframe(s); kbit/s: motion {k['motion']:.2f}, keyframes {k['keyframes']:.2f}, "
+        f"audio {k['audio']:.2f}, overhead {k['overhead']:.2f}, total {k['total']:.2f}"
+    )
+    return 0
+
+
+def _cmd_receive(args: argparse.Namespace) -> int:
+    from codec.call.signaling import create_signaling
+    from receiver.call import ReceiveOptions, receive_call
+    from receiver.live import PlayoutConfig
+
+    check_outputs((args.record_to, args.save_stream, args.timeline, args.stats_json), args.force)
+    if args.delay_ms < 0:
+        raise InputError(f"--delay-ms must be >= 0, got {args.delay_ms}")
+    options = ReceiveOptions(
+        model_path=args.model, device=args.device, output_size=args.size, record_to=args.record_to,
+        save_stream=args.save_stream, web_port=args.web, web_host=args.web_host,
+        playout=PlayoutConfig(delay_s=args.delay_ms / 1000.0), stats_json=args.stats_json, timeline=args.timeline,
+        quiet=args.quiet,
+    )  # fmt: skip
+    summary = _run_call(receive_call(options, create_signaling(args, "answer")))
+    f, k = summary["stats"]["frames"], summary["stats"]["kbps"]
+    print(
+        f"played {summary['frames_out']} frames: {f['rendered']} rendered, {f['held']} held ({f['lost']} lost, {f['late']} late); "
+        f"kbit/s received: motion {k['motion']:.2f}, keyframes {k['keyframes']:.2f}, audio {k['audio']:.2f}, overhead {k['overhead']:.2f}"
+    )
+    for error in summary["errors"]:
+        print(f"avfr receive: warning: {error}", file=sys.stderr)
+    return 0
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -136,6 +214,47 @@ def set_threads(threads: int | None, command: str) -> None:
     torch.set_num_threads(max(1, threads or 1))
 
 
+# A live call loses packets; a file does not. With 10% loss, the chance that a predicted motion
+# frame is decodable falls as 0.9^k after its self-contained frame: ~37% of frames on average at
+# an intra period of 25, ~82% at 5, for ~1 kbit/s more (benchmarks/results/call.md).
+CALL_INTRA_PERIOD = 5
+
+
+def add_motion_arguments(p: argparse.ArgumentParser, intra_period: int | None = None) -> None:
+    """The sender's codec settings, shared by `avfr encode` and `avfr send`."""
+    defaults = _compact_defaults()
+    intra_period = intra_period or defaults.intra_period
+    p.add_argument(
+        "--motion",
+        choices=("compact", "raw"),
+        default="compact",
+        help="motion coding: compact (quantised, predicted, arithmetic-coded; ~1/10 of raw) or raw (the paper's 960-bit FP16 frames)",
+    )
+    p.add_argument("--position-step-inv", type=int, default=defaults.position_step_inv, help=f"compact: keypoint positions quantised in steps of 1/N (default {defaults.position_step_inv})")
+    p.add_argument("--jacobian-step-inv", type=int, default=defaults.jacobian_step_inv, help=f"compact: Jacobian entries quantised in steps of 1/N (default {defaults.jacobian_step_inv})")
+    p.add_argument("--intra-period", type=int, default=intra_period, help=f"compact: a self-contained motion frame at least every N frames, the bound on a lost packet's effect (default {intra_period})")
+    p.add_argument(
+        "--target-kbps",
+        type=float,
+        default=None,
+        help="video rate control (keyframes + motion, audio apart): steers the motion quantiser and how often "
+        "quality refreshes are allowed (compact motion only; default: fixed settings)",
+    )
+    p.add_argument("--no-refresh", action="store_true", help="send one keyframe only (the paper), never a refresh")
+    p.add_argument(
+        "--refresh-min-interval",
+        type=float,
+        default=4.0,
+        help="seconds between quality-triggered keyframe refreshes at least (scene cuts and new faces always refresh; default 4)",
+    )
+
+
+def add_signaling_arguments(p: argparse.ArgumentParser) -> None:
+    from codec.call.signaling import add_signaling_arguments as add
+
+    add(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="avfr",
@@ -161,30 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keyframe-quality", type=int, default=None, help="keyframe codec quality (default: the measured default)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many video frames")
     p.add_argument("--start", type=float, default=0.0, help="skip this many seconds of the input first")
-    defaults = _compact_defaults()
-    p.add_argument(
-        "--motion",
-        choices=("compact", "raw"),
-        default="compact",
-        help="motion coding: compact (quantised, predicted, arithmetic-coded; ~1/10 of raw) or raw (the paper's 960-bit FP16 frames)",
-    )
-    p.add_argument("--position-step-inv", type=int, default=defaults.position_step_inv, help=f"compact: keypoint positions quantised in steps of 1/N (default {defaults.position_step_inv})")
-    p.add_argument("--jacobian-step-inv", type=int, default=defaults.jacobian_step_inv, help=f"compact: Jacobian entries quantised in steps of 1/N (default {defaults.jacobian_step_inv})")
-    p.add_argument("--intra-period", type=int, default=defaults.intra_period, help=f"compact: a self-contained motion frame at least every N frames, the bound on a lost packet's effect (default {defaults.intra_period})")
-    p.add_argument(
-        "--target-kbps",
-        type=float,
-        default=None,
-        help="video rate control (keyframes + motion, audio apart): steers the motion quantiser and how often "
-        "quality refreshes are allowed (compact motion only; default: fixed settings)",
-    )
-    p.add_argument("--no-refresh", action="store_true", help="send one keyframe only (the paper), never a refresh")
-    p.add_argument(
-        "--refresh-min-interval",
-        type=float,
-        default=4.0,
-        help="seconds between quality-triggered keyframe refreshes at least (scene cuts and new faces always refresh; default 4)",
-    )
+    add_motion_arguments(p)
     p.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_encode)
@@ -198,6 +294,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_decode)
+
+    p = sub.add_parser("send", help="call: send a camera or a file live over WebRTC (the offering peer)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--play-from", type=Path, default=None, metavar="FILE", help="a video file, played in real time")
+    source.add_argument("--camera", default=None, metavar="DEVICE", help="a V4L2 camera, e.g. /dev/video0")
+    p.add_argument("--loop", action="store_true", help="--play-from: start again at the end")
+    p.add_argument("--max-seconds", type=float, default=None, help="end the call after this many seconds")
+    p.add_argument("--model", type=Path, default=None, help="model .safetensors (default: the bundled model)")
+    p.add_argument("--keyframe-quality", type=int, default=None, help="keyframe codec quality (default: the measured default)")
+    p.add_argument("--audio-kbps", type=int, default=16, help="Opus bitrate of the audio track in kbit/s (default 16)")
+    p.add_argument("--bundle", type=int, default=1, help="motion frames per data-channel message (default 1: lowest latency)")
+    p.add_argument("--netem", default=None, metavar="loss=P,jitter=S", help="testing: drop and delay this sender's datagrams")
+    p.add_argument("--save-stream", type=Path, default=None, help="also write the avfr packets sent to this .avfr file")
+    p.add_argument("--timeline", type=Path, default=None, help="write when each frame was captured (JSON, for latency)")
+    p.add_argument("--stats-json", type=Path, default=None, help="write the call's statistics here at the end")
+    add_motion_arguments(p, intra_period=CALL_INTRA_PERIOD)
+    add_signaling_arguments(p)
+    p.add_argument("--force", action="store_true", help="overwrite output files")
+    p.add_argument("-q", "--quiet", action="store_true", help="no live statistics")
+    p.set_defaults(handler=_cmd_send)
+
+    p = sub.add_parser("receive", help="call: answer, render and play a live avfr call (the answering peer)")
+    p.add_argument("--record-to", type=Path, default=None, help="record the call as shown (mp4 with sound)")
+    p.add_argument("--save-stream", type=Path, default=None, help="write the avfr packets received to this .avfr file")
+    p.add_argument("--web", type=int, default=None, metavar="PORT", help="serve a page that plays the reconstructed call")
+    p.add_argument("--web-host", default="127.0.0.1", help="--web: address to listen on (default 127.0.0.1)")
+    p.add_argument("--delay-ms", type=float, default=150.0, help="play-out delay: covers jitter and the audio look-ahead (default 150)")
+    p.add_argument("--model", type=Path, default=None, help="model .safetensors (default: the one the stream names, if bundled)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N]")
+    p.add_argument("--size", type=int, default=256, help="output size in pixels (default 256)")
+    p.add_argument("--timeline", type=Path, default=None, help="write when each frame went on show (JSON, for latency)")
+    p.add_argument("--stats-json", type=Path, default=None, help="write the call's statistics here at the end")
+    add_signaling_arguments(p)
+    p.add_argument("--force", action="store_true", help="overwrite output files")
+    p.add_argument("-q", "--quiet", action="store_true", help="no live statistics")
+    p.set_defaults(handler=_cmd_receive)
 
     p = sub.add_parser("info", help="show what an .avfr stream holds and where every bit went")
     p.add_argument("input", type=Path)

@@ -184,6 +184,30 @@ class Sender:
         self.frame_index += 1
         return packets
 
+    @torch.no_grad()
+    def warm_up(self) -> None:
+        """Run every network and MediaPipe graph once on a blank picture, so that a live call's
+        first frame is not the one that pays for their set-up (seconds on a busy CPU)."""
+        blank = np.zeros((self.size, self.size, 3), np.uint8)
+        self.keypoints_of(blank)
+        if self.options.refresh.enabled:
+            if self._receiver_inputs is None:
+                self._receiver_inputs = ModelInputMaker(self.size, static_image_mode=True)
+            x5, _ = self._receiver_inputs.make(blank)
+            state = self.model.encode_source(x5.unsqueeze(0))
+            self.model.reconstruct(state, self.model.keypoints(x5.unsqueeze(0)), self._silence_mel)
+
+    def hold_frame(self) -> list[avfr_pb2.Packet]:
+        """A motion frame repeating the last keypoints, for a frame a live sender had no time
+        to analyse (it fell behind real time); nothing before the first keyframe."""
+        if not self.keyframe_sent or self.last_keypoints is None:
+            return []
+        packets = [self._motion_packet(self.last_keypoints)]
+        if self.rate is not None:
+            self._account(packets)
+        self.frame_index += 1
+        return packets
+
     def _account(self, packets: list[avfr_pb2.Packet]) -> None:
         """Tell the rate controller what this frame cost (container records, as written)."""
         bits = {"keyframe": 0, "motion": 0}

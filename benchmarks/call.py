@@ -1,0 +1,242 @@
+"""Live calls over loopback: two real processes (`avfr send`, `avfr receive`), measured.
+
+    python -m benchmarks.call [--clip FILE] [--seconds 10] [--out benchmarks/results] [--force]
+
+Each condition is one call of ``--seconds`` of a real clip between two separate processes on
+this machine, over real WebRTC (ICE, DTLS, SCTP, SRTP through aiortc), with the sender's
+datagrams optionally dropped and delayed (``codec.call.wire``). Reported per condition:
+
+* kbit/s per stream as sent (motion packets, header + keyframes, the Opus track's SRTP
+  datagrams, and the overhead: UDP/IP, DTLS, SCTP and STUN beyond the avfr packets);
+* frames due, rendered and held at the receiver, lost and late motion frames, the jitter
+  buffer's largest occupancy (its bound is the capacity);
+* glass-to-glass latency per rendered frame: the wall time its picture went on show at the
+  receiver minus the wall time the sender took the frame from the source (both processes
+  read the same clock), and the generator's render time alone;
+* whether the received motion stream equals the sent one (bit-exact, frame by frame).
+
+Conditions: clean, bundle 1 (the default); clean, bundle 4 (overhead vs latency); 10% loss
+and 50 ms jitter. Both processes share the two CPU cores (the sender's analysis and the
+receiver's generator), so render rate and latency here are the CPU case; ``speed.md`` has the
+generator's own cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_CLIP = REPO.parent / "shared" / "data" / "talking-heads" / "dev" / "FuxiVirtualHuman__styletalk__src_feifeili_clip1.mp4"
+
+
+@dataclass
+class CallCondition:
+    name: str
+    netem: str | None = None  # "loss=0.1,jitter=0.05"
+    bundle: int = 1
+    delay_ms: float = 150.0
+
+
+CONDITIONS = (
+    CallCondition("clean"),
+    CallCondition("clean-bundle4", bundle=4),
+    CallCondition("loss10-jitter50", netem="loss=0.1,jitter=0.05"),
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_loopback_call(
+    clip: Path,
+    seconds: float,
+    workdir: Path,
+    condition: CallCondition = CallCondition("clean"),
+    web_port: int | None = None,
+    timeout_s: float = 180.0,
+    on_started=None,  # noqa: ANN001 (called with the web URL once the call is under way)
+) -> dict:
+    """One call between two `avfr` processes; returns both ends' summaries and the outputs."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    signaling = ["--signaling", "tcp-socket", "--signaling-port", str(port)]
+    env = dict(os.environ, AVFR_THREADS="1", PYTHONUNBUFFERED="1")
+    out = {k: workdir / f"{k}" for k in ("recording.mp4", "received.avfr", "sent.avfr")}
+    files = {k: workdir / f"{k}.json" for k in ("receiver", "sender", "receiver-timeline", "sender-timeline")}
+    receive = [sys.executable, "-m", "codec.cli", "receive", *signaling, "--record-to", str(out["recording.mp4"]),
+               "--save-stream", str(out["received.avfr"]), "--stats-json", str(files["receiver"]),
+               "--timeline", str(files["receiver-timeline"]), "--delay-ms", str(condition.delay_ms), "--force", "-q"]  # fmt: skip
+    if web_port is not None:
+        receive += ["--web", str(web_port)]
+    send = [sys.executable, "-m", "codec.cli", "send", "--play-from", str(clip), "--max-seconds", str(seconds), *signaling,
+            "--save-stream", str(out["sent.avfr"]), "--stats-json", str(files["sender"]), "--timeline",
+            str(files["sender-timeline"]), "--bundle", str(condition.bundle), "--force", "-q"]  # fmt: skip
+    if condition.netem:
+        send += ["--netem", condition.netem]
+    logs = {name: open(workdir / f"{name}.log", "w") for name in ("sender", "receiver")}
+    started = time.monotonic()
+    sender = subprocess.Popen(send, cwd=REPO, env=env, stdout=logs["sender"], stderr=subprocess.STDOUT)
+    receiver = subprocess.Popen(receive, cwd=REPO, env=env, stdout=logs["receiver"], stderr=subprocess.STDOUT)
+    try:
+        if on_started is not None:
+            on_started(f"http://127.0.0.1:{web_port}/" if web_port is not None else None)
+        codes = {"sender": sender.wait(timeout=timeout_s), "receiver": receiver.wait(timeout=timeout_s)}
+    finally:
+        for proc in (sender, receiver):
+            if proc.poll() is None:
+                proc.kill()
+        for f in logs.values():
+            f.close()
+    result = {"condition": asdict(condition), "seconds": seconds, "clip": clip.name, "exit_codes": codes,
+              "wall_s": time.monotonic() - started, "paths": {k: str(v) for k, v in out.items()}}  # fmt: skip
+    for name, path in files.items():
+        result[name] = json.loads(path.read_text()) if path.exists() else None
+    result["logs"] = {name: (workdir / f"{name}.log").read_text()[-3000:] for name in logs}
+    if result["receiver-timeline"] and result["sender-timeline"]:
+        result["latency_ms"] = latency_ms(result["sender-timeline"], result["receiver-timeline"])
+    if out["sent.avfr"].exists() and out["received.avfr"].exists():
+        result["motion_compare"] = compare_motion(out["sent.avfr"], out["received.avfr"])
+    return result
+
+
+def latency_ms(sent: dict, received: dict) -> list[float]:
+    capture = sent["capture_wall"]
+    return [1000.0 * (t - capture[int(i)]) for i, t in received["shown_wall"].items() if int(i) < len(capture)]
+
+
+def motion_packets(path: Path) -> dict[int, bytes]:
+    from codec.bitstream.container import AvfrReader
+    from codec.errors import StreamError
+
+    out: dict[int, bytes] = {}
+    try:
+        for packet in AvfrReader(path):
+            if packet.HasField("motion"):
+                out[packet.motion.frame_index] = packet.motion.SerializeToString()
+    except StreamError:
+        pass
+    return out
+
+
+def compare_motion(sent: Path, received: Path) -> dict:
+    a, b = motion_packets(sent), motion_packets(received)
+    same = [i for i in a if b.get(i) == a[i]]
+    return {"sent": len(a), "received": len(b), "identical": len(same), "bit_exact": len(a) > 0 and a == b,
+            "missing": sorted(set(a) - set(b))[:50], "differing": sorted(i for i in b if i in a and a[i] != b[i])[:50]}  # fmt: skip
+
+
+def _quantiles(values: list[float]) -> dict | None:
+    if not values:
+        return None
+    v = sorted(values)
+    return {"median": v[len(v) // 2], "p95": v[int(0.95 * (len(v) - 1))], "min": v[0], "max": v[-1], "n": len(v)}
+
+
+def summarise(result: dict) -> dict:
+    send, recv = result.get("sender") or {}, result.get("receiver") or {}
+    frames = (recv.get("stats") or {}).get("frames", {})
+    return {
+        "condition": result["condition"]["name"],
+        "exit_codes": result["exit_codes"],
+        "frames_sent": send.get("frames"),
+        "frames_held_behind_at_sender": send.get("frames_held_behind"),
+        "kbps_sent": (send.get("stats") or {}).get("kbps"),
+        "motion_messages": (send.get("stats") or {}).get("bytes", {}).get("motion_messages"),
+        "frames_out": recv.get("frames_out"),
+        "recorded_frames": recv.get("recorded_frames"),
+        "frames": frames,
+        "jitter": recv.get("jitter"),
+        "max_held_frames": recv.get("max_held_frames"),
+        "latency_ms": _quantiles(result.get("latency_ms") or []),
+        "render_ms": (recv.get("stats") or {}).get("render_ms"),
+        "motion_compare": result.get("motion_compare"),
+        "netem": (send.get("wire") or {}).get("netem"),
+    }
+
+
+def markdown(rows: list[dict], meta: dict) -> str:
+    lines = [
+        "# Live calls over loopback",
+        "",
+        f"Clip `{meta['clip']}`, {meta['seconds']:g} s; two processes (`avfr send`, `avfr receive`), 1 torch thread each, "
+        f"on {meta['machine']['cpu']} ({meta['machine']['logical_cpus']} logical CPUs); git {meta['git']['commit'][:12]}.",
+        "",
+        "| condition | motion | keyframes | audio | overhead | total kbit/s | frames out | decodable | rendered | held | lost | late | max buffered | latency median / p95 ms | render ms | motion bit-exact |",
+        "|---|" + "---|" * 16,
+    ]
+    for r in rows:
+        k, f, lat = r["kbps_sent"] or {}, r["frames"] or {}, r["latency_ms"] or {}
+        mc = r["motion_compare"] or {}
+        cells = [r["condition"]] + [f"{k.get(x, 0):.2f}" for x in ("motion", "keyframes", "audio", "overhead", "total")] + [
+            str(r["frames_out"]), str(f.get("decodable")), str(f.get("rendered")), str(f.get("held")), str(f.get("lost")), str(f.get("late")),
+            str(r["max_held_frames"]), f"{lat.get('median', float('nan')):.0f} / {lat.get('p95', float('nan')):.0f}",
+            f"{(r['render_ms'] or {}).get('median', float('nan')):.0f}",
+            f"{mc.get('identical')}/{mc.get('sent')}" + (" yes" if mc.get("bit_exact") else ""),
+        ]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "- kbit/s as sent, over the stream's duration. audio = the Opus track's SRTP/SRTCP datagrams (payload + RTP "
+        "headers); overhead = everything else on the wire: UDP/IPv4 headers of every datagram, DTLS and SCTP framing "
+        "of the data channels, STUN consent checks.",
+        "- frames out = frames played at the stream's rate (the recording holds one picture per frame); decodable = "
+        "frames whose motion arrived in time and decoded (a loss breaks the compact coding's prediction until the next "
+        "self-contained frame: `avfr send` sends one every 5 frames); rendered = distinct pictures the generator made "
+        "(on these 2 CPU cores, shared with the sender, it renders a few frames a second); held = frames shown as the previous picture (lost, late, undecodable "
+        "until the next self-contained frame, or the generator still busy).",
+        "- latency = glass-to-glass per rendered frame: shown at the receiver minus taken from the source at the "
+        "sender (same machine clock). It holds the sender's analysis, the network, the play-out delay "
+        "(`--delay-ms`, default 150: the audio window's ~112 ms look-ahead plus jitter) and the render.",
+        "- under loss, latency rises: video plays against the audio clock, and aiortc's receiving audio jitter buffer "
+        "(16 packets, no loss concealment) holds the speech after a lost packet until it overflows, up to 320 ms.",
+        "- motion bit-exact: received motion packets identical to the sent ones / motion packets sent.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from benchmarks.provenance import git_state, machine
+
+    p = argparse.ArgumentParser(prog="python -m benchmarks.call", description=__doc__.split("\n\n")[0])
+    p.add_argument("--clip", type=Path, default=DEFAULT_CLIP)
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    p.add_argument("--force", action="store_true")
+    args = p.parse_args(argv)
+    paths = [args.out / "call.json", args.out / "call.md"]
+    if any(x.exists() for x in paths) and not args.force:
+        print(f"error: {paths[0]} exists: pass --force to overwrite", file=sys.stderr)
+        return 1
+    if not args.clip.is_file():
+        print(f"error: no clip at {args.clip}: pass --clip FILE (a talking-head video with speech)", file=sys.stderr)
+        return 1
+    rows, raw = [], []
+    with tempfile.TemporaryDirectory(prefix="avfr-call-") as tmp:
+        for condition in CONDITIONS:
+            print(f"call: {condition.name} ...", file=sys.stderr)
+            result = run_loopback_call(args.clip, args.seconds, Path(tmp) / condition.name, condition)
+            raw.append({k: v for k, v in result.items() if k not in ("logs",)})
+            rows.append(summarise(result))
+    meta = {"clip": args.clip.name, "seconds": args.seconds, "machine": machine(), "git": git_state()}
+    args.out.mkdir(parents=True, exist_ok=True)
+    paths[0].write_text(json.dumps({**meta, "conditions": rows, "raw": raw}, indent=2, default=str) + "\n")
+    paths[1].write_text(markdown(rows, meta))
+    print(markdown(rows, meta))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

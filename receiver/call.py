@@ -1,0 +1,528 @@
+"""The receiving peer of a live call: avfr over WebRTC in, rendered video and speech out.
+
+The network side is aiortc; the timing is ``receiver/live.py``; the pictures come from the
+same :class:`receiver.decoder.Receiver` as offline decoding. Every tick (one frame time) the
+play-out loop takes the frames that are due, decodes their motion in order (cheap, and the
+compact coding needs every frame it can get), and starts the generator on the newest
+decodable one if it is free. The generator runs in one worker thread; while it is busy, the
+picture on show is held. On a machine that renders slower than the frame rate (a CPU), the
+stream still plays at its own rate with fewer distinct pictures: ``frames rendered`` and
+``held`` in the statistics say how many.
+
+Outputs: ``--record-to`` (mp4: one picture per stream frame, as shown, and the speech),
+``--save-stream`` (the received avfr packets as an .avfr file that ``avfr decode`` renders at
+full quality later), ``--web PORT`` (a page that plays the reconstructed call over WebRTC),
+``--stats-json`` and ``--timeline`` (when each frame was shown, for latency).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from codec.call import wire as wire_mod
+from codec.call.messages import CONTROL_LABEL, MOTION_LABEL, unpack_message
+from codec.call.stats import CallStats
+from codec.errors import InputError, StreamError
+from proto import avfr_pb2
+from receiver.live import LiveAudio, Playout, PlayoutClock, PlayoutConfig
+
+WEB_DIR = Path(__file__).resolve().parent / "web"
+
+
+@dataclass
+class ReceiveOptions:
+    model_path: Path | None = None
+    device: str = "auto"
+    output_size: int = 256
+    record_to: Path | None = None
+    save_stream: Path | None = None
+    web_port: int | None = None
+    web_host: str = "127.0.0.1"
+    playout: PlayoutConfig = field(default_factory=PlayoutConfig)
+    stats_json: Path | None = None
+    timeline: Path | None = None
+    netem: wire_mod.NetemConfig = field(default_factory=wire_mod.NetemConfig)
+    stats_every_s: float = 1.0
+    connect_timeout_s: float = 60.0
+    idle_timeout_s: float = 10.0  # no media for this long after the call started: the call is over
+    quiet: bool = False
+
+
+class Recorder:
+    """The call as shown, one picture per stream frame, with the received speech (mp4)."""
+
+    def __init__(self, path: Path, fps: float) -> None:
+        from codec.media import video_io
+
+        self.writer = video_io.VideoWriter(path, fps=fps, audio_sample_rate=16000)
+        self.samples_per_frame = 16000 / fps
+        self.pending_audio: list[np.ndarray] = []
+        self.audio_written = 0
+
+    def add_audio(self, pcm: np.ndarray) -> None:
+        if len(pcm):
+            self.pending_audio.append(pcm)
+
+    def add_frame(self, rgb: np.ndarray) -> None:
+        self.writer.write(rgb)
+        self._flush_audio(int(round(self.writer.frames * self.samples_per_frame)))
+
+    def _flush_audio(self, until: int | None) -> None:
+        if not self.pending_audio:
+            return
+        pcm = np.concatenate(self.pending_audio)
+        n = len(pcm) if until is None else max(0, min(len(pcm), until - self.audio_written))
+        if n:
+            self.writer.write_audio(pcm[:n])
+            self.audio_written += n
+        self.pending_audio = [pcm[n:]] if n < len(pcm) else []
+
+    def close(self) -> int:
+        self._flush_audio(None)
+        frames = self.writer.frames
+        self.writer.close()
+        return frames
+
+
+class StreamSaver:
+    """The received packets as an .avfr file, in stream order.
+
+    Motion frames travel unordered and some arrive late, so packets are kept by frame index
+    and written once play-out is ``lag_frames`` past them: a late frame still makes it into
+    the file (it was received, only too late to show). Keyframes go before the motion frame
+    of their index. Memory is bounded by the lag.
+    """
+
+    def __init__(self, path: Path, header_packet: avfr_pb2.Packet, lag_frames: int = 25) -> None:
+        from codec.bitstream.container import AvfrWriter
+
+        self.writer = AvfrWriter(path, overwrite=True, keep_partial=True)
+        self.writer.write(header_packet)
+        self.lag = lag_frames
+        self.pending: dict[tuple[int, int], avfr_pb2.Packet] = {}
+        self.written_below = 0  # every frame index below this has been written
+
+    def add(self, packet: avfr_pb2.Packet) -> None:
+        kind = packet.WhichOneof("body")
+        index = packet.keyframe.frame_index if kind == "keyframe" else packet.motion.frame_index
+        key = (index, 0 if kind == "keyframe" else 1)
+        if index >= self.written_below and key not in self.pending:
+            self.pending[key] = packet
+
+    def advance(self, played_index: int) -> None:
+        self._write_below(played_index - self.lag)
+
+    def _write_below(self, limit: int | None) -> None:
+        for key in sorted(k for k in self.pending if limit is None or k[0] < limit):
+            self.writer.write(self.pending.pop(key))
+        if limit is not None:
+            self.written_below = max(self.written_below, limit)
+
+    def close(self, end_of_stream: avfr_pb2.Packet | None) -> None:
+        self._write_below(None)
+        if end_of_stream is not None:
+            self.writer.write(end_of_stream)
+        self.writer.close()
+
+
+class CallReceiver:
+    def __init__(self, options: ReceiveOptions, signaling) -> None:  # noqa: ANN001
+        self.options = options
+        self.signaling = signaling
+        self.wire = wire_mod.install(options.netem)
+        self.stats = CallStats()
+        self.clock = PlayoutClock()
+        self.audio = LiveAudio()
+        self.header: avfr_pb2.StreamHeader | None = None
+        self.receiver = None  # receiver.decoder.Receiver, once the header is in
+        self.playout: Playout | None = None
+        self.expected_frames: int | None = None
+        self.picture: np.ndarray | None = None  # what is on show (output size)
+        self.shown_at: dict[int, float] = {}  # frame index -> wall time its own picture went on show
+        self.frames_out = 0
+        self.recorder: Recorder | None = None
+        self.saved = None
+        self.worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="avfr-render")
+        self.render_job: asyncio.Future | None = None
+        self.remote_audio = None
+        self.relay = None
+        self.viewers: set = set()
+        self.last_media = time.monotonic()
+        self.finished = asyncio.Event()
+        self.errors: list[str] = []
+        self._ready: asyncio.Future | None = None
+        self._preloaded = None
+        self.worker.submit(self._preload_model)  # before the call: loading takes seconds, frames would pile up
+
+    # ------------------------------------------------------------------ network
+
+    async def run(self) -> dict:
+        from aiortc import RTCPeerConnection
+        from aiortc.contrib.media import MediaRelay
+
+        self.relay = MediaRelay()
+        pc = RTCPeerConnection()
+        pc.on("datachannel", self._on_datachannel)
+        pc.on("track", self._on_track)
+        pc.on("connectionstatechange", lambda: self._on_state(pc))
+        web = await self._start_web() if self.options.web_port is not None else None
+        try:
+            await self.signaling.connect()
+            offer = await asyncio.wait_for(self.signaling.receive(), timeout=self.options.connect_timeout_s)
+            if offer is None or getattr(offer, "type", None) != "offer":
+                raise InputError("no call offer arrived: start `avfr send` with the same --signaling")
+            await pc.setRemoteDescription(offer)
+            await pc.setLocalDescription(await pc.createAnswer())
+            await self.signaling.send(pc.localDescription)
+            self.wire.impair(True)
+            await self._play()
+        except asyncio.TimeoutError:
+            raise InputError(f"no call arrived within {self.options.connect_timeout_s:.0f} s: start `avfr send` with the same --signaling") from None
+        finally:
+            self.wire.impair(False)
+            await self._finish()
+            for viewer in list(self.viewers):
+                await viewer.close()
+            await pc.close()
+            await self.signaling.close()
+            if web is not None:
+                await web.cleanup()
+            self.worker.shutdown(wait=True)
+        return self.summary()
+
+    def _on_state(self, pc) -> None:  # noqa: ANN001
+        if pc.connectionState in ("failed", "closed"):
+            self.finished.set()
+
+    def _on_datachannel(self, channel) -> None:  # noqa: ANN001
+        if channel.label == CONTROL_LABEL:
+            channel.on("message", self._on_control)
+            self._control = channel
+        elif channel.label == MOTION_LABEL:
+            channel.on("message", self._on_motion)
+
+    def _on_track(self, track) -> None:  # noqa: ANN001
+        if track.kind == "audio":
+            self.remote_audio = track
+            asyncio.ensure_future(self._consume_audio(self.relay.subscribe(track)))
+
+    async def _consume_audio(self, track) -> None:  # noqa: ANN001
+        from aiortc.mediastreams import MediaStreamError
+
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            now = time.time()
+            self.last_media = time.monotonic()
+            pcm = self.audio.add_frame(frame)
+            if frame.pts is not None:
+                self.clock.observe((frame.pts + frame.samples) / frame.sample_rate, now, "audio")
+            if self.recorder is not None:
+                self.recorder.add_audio(pcm)
+
+    def _on_control(self, message: bytes) -> None:
+        try:
+            packets = list(unpack_message(message))
+        except StreamError as err:
+            self.errors.append(str(err))
+            return
+        for packet in packets:
+            self.stats.bytes.keyframes += packet.ByteSize()
+            kind = packet.WhichOneof("body")
+            if kind == "header":
+                self._on_header(packet)
+            elif kind == "keyframe" and self.playout is not None:
+                self.playout.on_keyframe(packet.keyframe)
+                self.stats.keyframes += 1
+                if self.saved is not None:
+                    self.saved.add(packet)
+            elif kind == "end_of_stream":
+                self.expected_frames = packet.end_of_stream.frame_count
+                self._eos = packet
+
+    def _on_motion(self, message: bytes) -> None:
+        self.last_media = time.monotonic()
+        try:
+            packets = list(unpack_message(message))
+        except StreamError as err:
+            self.errors.append(str(err))
+            return
+        now = time.time()
+        for packet in packets:
+            if not packet.HasField("motion") or self.playout is None:
+                continue
+            self.stats.bytes.motion += packet.ByteSize()
+            self.stats.bytes.motion_messages += 1
+            self.clock.observe(packet.motion.frame_index / self.playout.fps, now, "motion")
+            self.playout.on_motion(packet.motion)
+            if self.saved is not None and packet.motion.frame_index < self.playout.next_index + self.options.playout.capacity_frames:
+                self.saved.add(packet)
+
+    def _on_header(self, packet: avfr_pb2.Packet) -> None:
+        if self.header is not None:
+            return
+        self.header = packet.header
+        fps = self.header.fps_num / self.header.fps_den
+        self.playout = Playout(fps, self.options.playout)
+        self._eos = None
+        if self.options.record_to is not None:
+            self.recorder = Recorder(self.options.record_to, fps)
+        if self.options.save_stream is not None:
+            self.saved = StreamSaver(self.options.save_stream, packet)
+        self._ready = asyncio.get_running_loop().run_in_executor(self.worker, self._load_model)
+
+    def _preload_model(self) -> None:
+        from codec.errors import ModelError
+        from codec.zoo import load_for_encoding
+
+        try:
+            self._preloaded = load_for_encoding(self.options.model_path)
+        except ModelError:
+            self._preloaded = None  # _load_model says what is wrong once the stream names its model
+            return
+        warm_up_networks(self._preloaded)
+
+    def _load_model(self) -> None:
+        """Runs in the worker, after the preload: the preloaded model if it is the stream's."""
+        from codec.zoo import resolve_model_for_stream
+        from receiver.decoder import Receiver, pick_device
+
+        model = self._preloaded
+        if model is None or (self.header.model_sha256 and model.weights_sha256 != self.header.model_sha256):
+            model = resolve_model_for_stream(self.header.model_id, self.header.model_sha256, self.options.model_path)
+        self.receiver = Receiver(model, self.header, pick_device(self.options.device))
+
+    # ------------------------------------------------------------------ play-out
+
+    async def _play(self) -> None:
+        """The play-out loop: one tick per frame time until the stream's last frame is due."""
+        started = time.monotonic()
+        while self._ready is None:
+            if self.finished.is_set() or time.monotonic() - started > self.options.connect_timeout_s:
+                raise InputError("the call connected but no avfr stream header arrived: is the peer an avfr sender?")
+            await asyncio.sleep(0.01)
+        await self._ready
+        fps = self.playout.fps
+        last_stats = time.monotonic()
+        while not self.finished.is_set():
+            await asyncio.sleep(1.0 / fps / 2)
+            stream_time = self.clock.stream_time(time.time())
+            if stream_time is not None:
+                await self._tick(stream_time)
+            if self.expected_frames is not None and self.playout.next_index >= self.expected_frames:
+                break
+            if time.monotonic() - self.last_media > self.options.idle_timeout_s:
+                self.errors.append(f"no media for {self.options.idle_timeout_s:.0f} s: the sender went away before the end of its stream")
+                break
+            if not self.options.quiet and time.monotonic() - last_stats >= self.options.stats_every_s:
+                last_stats = time.monotonic()
+                self._update_wire_bytes()
+                print(f"receive: frame {self.playout.next_index} | {self.stats.line()}", file=sys.stderr)
+        if self.render_job is not None:
+            await self.render_job
+
+    async def _tick(self, stream_time: float) -> None:
+        """Frames due now: decode each in order, render the newest decodable one if the
+        generator is free; every other due frame is held (shown as the previous picture)."""
+        due = self.playout.due(stream_time)
+        newest: tuple[int, np.ndarray] | None = None
+        for index, motion in due:
+            keyframe = self.playout.keyframe_for(index)
+            if keyframe is not None:
+                await asyncio.get_running_loop().run_in_executor(self.worker, self._apply_keyframe, keyframe)
+            self.stats.frames_due += 1
+            keypoints = self._decode(index, motion)
+            if keypoints is not None:
+                newest = (index, keypoints)
+                self.stats.frames_decodable += 1
+            self._show(index)
+        started = newest is not None and (self.render_job is None or self.render_job.done())
+        if started:
+            self.render_job = asyncio.get_running_loop().run_in_executor(self.worker, self._render, *newest)
+        self.stats.frames_held += len(due) - int(started)
+        if due and self.saved is not None:
+            self.saved.advance(due[-1][0])
+
+    def _decode(self, index: int, motion: avfr_pb2.MotionFrame | None) -> np.ndarray | None:
+        if motion is None:
+            self.stats.frames_lost += 1
+            return None
+        if self.receiver is None or self.receiver.source_state is None:
+            return None
+        try:
+            return self.receiver.motion.decode(motion)
+        except StreamError as err:
+            self.errors.append(str(err))
+            return None
+
+    def _apply_keyframe(self, keyframe: avfr_pb2.Keyframe) -> None:
+        from codec.media.keyframe import decode_keyframe
+        from receiver.decoder import resize_frame
+
+        self.receiver.on_keyframe(keyframe)
+        if self.picture is None:  # nothing rendered yet: show the keyframe itself
+            self.picture = resize_frame(decode_keyframe(keyframe.data, keyframe.codec), self.options.output_size)
+
+    def _render(self, index: int, keypoints: np.ndarray) -> None:
+        from receiver.decoder import resize_frame
+
+        started = time.perf_counter()
+        mel = self.audio.window(index, self.playout.fps)
+        frame = self.receiver.render_keypoints(keypoints[None], mel[None])[0]
+        self.picture = resize_frame(frame, self.options.output_size)
+        self.shown_at[index] = time.time()
+        self.stats.frames_rendered += 1
+        self.stats.render_ms.append(1000 * (time.perf_counter() - started))
+
+    def _show(self, index: int) -> None:
+        """Frame ``index`` is due: the recording gets the picture on show."""
+        self.frames_out += 1
+        if self.recorder is not None and self.picture is not None:
+            self.recorder.add_frame(self.picture)
+
+    async def _finish(self) -> None:
+        if self.saved is not None:
+            self.saved.close(getattr(self, "_eos", None))
+        if self.recorder is not None:
+            self.recorded_frames = self.recorder.close()
+
+    # ------------------------------------------------------------------ web page
+
+    async def _start_web(self):  # noqa: ANN202 (aiohttp.web.AppRunner)
+        from aiohttp import web
+
+        app = web.Application()
+        app.router.add_get("/", lambda request: web.FileResponse(WEB_DIR / "index.html"))
+        app.router.add_post("/offer", self._web_offer)
+        app.router.add_post("/call", self._web_call)
+        app.router.add_get("/stats", lambda request: web.json_response(self.live_stats()))
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, self.options.web_host, self.options.web_port)
+        await site.start()
+        if not self.options.quiet:
+            print(f"receive: the call plays at http://{self.options.web_host}:{self.options.web_port}/", file=sys.stderr)
+        return runner
+
+    async def _web_call(self, request):  # noqa: ANN001, ANN202
+        """``--signaling http``: an avfr sender's offer."""
+        from aiohttp import web
+        from aiortc import RTCSessionDescription
+
+        from codec.call.signaling import HttpAnswerSignaling
+
+        if not isinstance(self.signaling, HttpAnswerSignaling):
+            return web.Response(status=409, text="this receiver takes calls by another --signaling")
+        body = await request.json()
+        answer = await self.signaling.offer_from_http(RTCSessionDescription(sdp=body["sdp"], type=body["type"]))
+        return web.json_response({"sdp": answer.sdp, "type": answer.type})
+
+    async def _web_offer(self, request):  # noqa: ANN001, ANN202
+        """A browser viewer's offer: answer with the reconstructed video and the speech."""
+        from aiohttp import web
+        from aiortc import RTCPeerConnection, RTCSessionDescription
+
+        body = await request.json()
+        viewer = RTCPeerConnection()
+        self.viewers.add(viewer)
+        viewer.addTrack(PictureTrack(self))
+        if self.remote_audio is not None:
+            viewer.addTrack(self.relay.subscribe(self.remote_audio))
+        await viewer.setRemoteDescription(RTCSessionDescription(sdp=body["sdp"], type=body["type"]))
+        await viewer.setLocalDescription(await viewer.createAnswer())
+        return web.json_response({"sdp": viewer.localDescription.sdp, "type": viewer.localDescription.type})
+
+    # ------------------------------------------------------------------ reports
+
+    def _update_wire_bytes(self) -> None:
+        self.stats.bytes.transport = self.wire.received.wire_bytes
+        self.stats.bytes.audio = self.wire.received.rtp
+        if self.playout is not None:
+            self.stats.frames_late = self.playout.jitter.stats.late
+
+    def live_stats(self) -> dict:
+        self._update_wire_bytes()
+        out = self.stats.snapshot()
+        out["frame"] = self.playout.next_index if self.playout is not None else 0
+        out["jitter"] = vars(self.playout.jitter.stats) if self.playout is not None else {}
+        return out
+
+    def latency_ms(self, capture_wall: list[float]) -> list[float]:
+        """Glass-to-glass per rendered frame, given the sender's capture times (same clock)."""
+        return [1000 * (t - capture_wall[i]) for i, t in sorted(self.shown_at.items()) if i < len(capture_wall)]
+
+    def summary(self) -> dict:
+        self._update_wire_bytes()
+        fps = self.playout.fps if self.playout is not None else 25.0
+        frames = self.frames_out
+        out = {
+            "frames_out": frames,
+            "expected_frames": self.expected_frames,
+            "recorded_frames": getattr(self, "recorded_frames", None),
+            "stats": self.stats.snapshot(media_seconds=frames / fps if frames else None),
+            "jitter": vars(self.playout.jitter.stats) if self.playout is not None else {},
+            "max_held_frames": self.playout.max_held if self.playout is not None else 0,
+            "playout_delay_s": self.options.playout.delay_s,
+            "wire": self.wire.summary(),
+            "errors": self.errors,
+        }
+        if self.options.timeline is not None:
+            Path(self.options.timeline).write_text(json.dumps({"fps": fps, "shown_wall": {str(k): v for k, v in self.shown_at.items()}}) + "\n")
+        if self.options.stats_json is not None:
+            Path(self.options.stats_json).write_text(json.dumps(out, indent=2) + "\n")
+        return out
+
+
+def warm_up_networks(model) -> None:  # noqa: ANN001 (codec.model.AVFRModel)
+    """One reconstruction on zeros: the first real frame should not pay for set-up."""
+    import torch
+
+    from codec.audio_features import silence_window
+
+    with torch.no_grad():
+        size = model.config.image_size
+        state = model.encode_source(torch.zeros(1, 5, size, size))
+        model.reconstruct(state, state.keypoints, torch.from_numpy(silence_window()).float()[None, None])
+
+
+def _picture_track_class():  # noqa: ANN202
+    from aiortc.mediastreams import VideoStreamTrack
+
+    class _PictureTrack(VideoStreamTrack):
+        """The picture on show, at the stream's frame rate, for a browser viewer."""
+
+        def __init__(self, call: CallReceiver) -> None:
+            super().__init__()
+            self.call = call
+
+        async def recv(self):  # noqa: ANN202
+            import av
+
+            pts, time_base = await self.next_timestamp()
+            picture = self.call.picture
+            if picture is None:
+                picture = np.zeros((self.call.options.output_size,) * 2 + (3,), np.uint8)
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            frame.pts, frame.time_base = pts, time_base
+            return frame
+
+    return _PictureTrack
+
+
+def PictureTrack(call: CallReceiver):  # noqa: ANN201, N802 (a factory: aiortc is imported lazily)
+    return _picture_track_class()(call)
+
+
+async def receive_call(options: ReceiveOptions, signaling) -> dict:  # noqa: ANN001
+    """Answer one call and play it to its end; returns its summary."""
+    return await CallReceiver(options, signaling).run()
