@@ -1,7 +1,7 @@
 """Rate-distortion benchmark: avfr against H.266/VVC on the same face crops (issue 5).
 
     python -m benchmarks.rd [--data DIR] [--clips N] [--max-frames 250] [--qps 37,42,...]
-                            [--model FILE] [--metric-stride 10] [--slow-metric-stride 50]
+                            [--model FILE] [--metric-stride 20] [--slow-metric-stride 100]
                             [--out benchmarks/results] [--name dev] [--smoke] [--force]
     avfr bench ...                     (the same arguments)
 
@@ -41,17 +41,18 @@ packetising; model load excluded); avfr dec fps = frames / render loop time (key
 generator, upsampling; model load and the audio pass excluded). VVC fps are whole FFmpeg
 processes (start-up and colour conversion included). All with 2 threads.
 
-Run time: a full dev run (21 clips, 3268 frames at 25 fps capped at 250) costs one sender
-pass and three avfr decodes per frame, ~9 VVC encodes per frame (5 QPs + match_bpp's ~4
-between two bracketing sweep QPs) and the metrics of 10 points per clip (SSIM, LPIPS, identity,
-landmarks on 1 in 10 frames, DISTS and FID features on 1 in 50). Each run's JSON ``timing``
-holds its measured per-stage seconds and ``projected_full_dev_s``, the projection of a full run
-from that run's own per-unit costs (short runs include warm-up, so it errs high). Measured
-here: the committed ``rd-dev50`` (21 clips x 50 frames) took 1112 s and projects a full
-250-frame run to ~4000 s, over the 30-minute target; the cost is mostly the three avfr decodes
-(~100 ms a frame each on CPU) and the metrics of 10 points. Run it on an otherwise idle
-machine: with two threads, any other process on the two cores slows PyTorch's OpenMP loops
-many times over.
+Run time: a full dev run (21 clips, 3273 frames at 25 fps capped at 250) costs one sender
+pass and two avfr decodes per frame (avfr-1key reuses the avfr decode when no refresh fired;
+the receiver renders 8 frames per network call), 6 VVC encodes per frame (5 QPs + the matched
+point, whose QP is predicted from the two sweep points that bracket avfr's rate) and the
+metrics of 10 points per clip (SSIM, LPIPS, identity, landmarks on 1 in 20 frames; DISTS and
+FID features on 1 in 100; the reference side of identity, landmarks and DISTS computed once
+per frame). Each run's JSON ``timing`` holds its measured per-stage seconds and
+``projected_full_dev_s``, the projection of a full run from that run's own per-unit costs
+(short runs include warm-up, so it errs high). Measured here: the committed ``rd-dev`` took
+1749 s (29 min) on the 2 cores, 48% of it in VVenC. Run it on an otherwise idle machine:
+with two threads, any other process on the two cores slows PyTorch's OpenMP loops many times
+over.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "talking-heads" / "dev"
 VIDEO_SUFFIXES = (".mp4", ".mpg", ".webm", ".mov", ".mkv", ".avi")
 METRICS = ("psnr", "ssim", "lpips", "dists", "fid", "identity", "lmd")
-FULL_DEV = {"clips": 21, "frames": 3268}  # the dev set at 25 fps, 250 frames at most per clip
+FULL_DEV = {"clips": 21, "frames": 3273}  # the dev set at 25 fps, 250 frames at most per clip
 
 
 @dataclass
