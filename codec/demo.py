@@ -34,13 +34,20 @@ def shared_data_dir() -> Path | None:
     return None
 
 
+def public_photo() -> np.ndarray:
+    """NASA's astronaut portrait (public domain, shipped by scikit-image): face and shoulders,
+    240x240 RGB. The one face avfr may show in committed pictures without research data."""
+    from skimage import data as skdata
+
+    return np.ascontiguousarray(skdata.astronaut()[20:260, 110:350])
+
+
 def synthetic_clip(path: Path, frames: int = 125, fps: float = 25.0, size: int = 320) -> Path:
     """A clip made from the astronaut photo: slow head sway and zoom, a voiced tone for audio."""
     import torch
     import torch.nn.functional as F
-    from skimage import data as skdata
 
-    photo = skdata.astronaut()[20:260, 110:350]  # the face and shoulders, 240x240
+    photo = public_photo()
     base = torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 255
 
     def frame(i: int) -> np.ndarray:

@@ -385,10 +385,14 @@ class CallReceiver:
         self.stats.render_ms.append(1000 * (time.perf_counter() - started))
 
     def _show(self, index: int) -> None:
-        """Frame ``index`` is due: the recording gets the picture on show."""
+        """Frame ``index`` is due: the recording gets the picture on show (black until the
+        first keyframe is in, which a lossy network can delay by a retransmission or two)."""
         self.frames_out += 1
-        if self.recorder is not None and self.picture is not None:
-            self.recorder.add_frame(self.picture)
+        if self.recorder is not None:
+            self.recorder.add_frame(self.picture if self.picture is not None else self.blank())
+
+    def blank(self) -> np.ndarray:
+        return np.zeros((self.options.output_size, self.options.output_size, 3), np.uint8)
 
     async def _finish(self) -> None:
         if self.saved is not None:
@@ -509,9 +513,7 @@ def _picture_track_class():  # noqa: ANN202
             import av
 
             pts, time_base = await self.next_timestamp()
-            picture = self.call.picture
-            if picture is None:
-                picture = np.zeros((self.call.options.output_size,) * 2 + (3,), np.uint8)
+            picture = self.call.picture if self.call.picture is not None else self.call.blank()
             frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
             frame.pts, frame.time_base = pts, time_base
             return frame

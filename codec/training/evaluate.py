@@ -128,12 +128,16 @@ def relative_keypoints(kp_source: torch.Tensor, kp_driving: torch.Tensor, kp_dri
 
 
 @torch.no_grad()
-def cross_identity_grid(model: AVFRModel, stills: list[torch.Tensor], driver: ClipFrames, path: Path, columns: int = 5) -> None:
-    """Rows: the driving clip, then each still photo animated by it (relative motion) with its audio."""
+def cross_identity_grid(
+    model: AVFRModel, stills: list[torch.Tensor], driver: ClipFrames, path: Path, columns: int = 5, show_driver: bool = True
+) -> None:
+    """Rows: the driving clip (unless ``show_driver`` is False: research-only frames must not
+    be in a committed picture), then each still photo animated by it (relative motion) with
+    its audio."""
     picks = np.linspace(0, len(driver.inputs) - 1, num=columns).round().astype(int)
     kp_drv = model.keypoints(driver.inputs[picks])
     kp_first = model.keypoints(driver.inputs[:1]).expand_as(kp_drv)
-    rows = [[np.full_like(to_uint8_rgb(driver.inputs[0]), 255)] + [to_uint8_rgb(driver.inputs[t]) for t in picks]]
+    rows = [[np.full_like(to_uint8_rgb(driver.inputs[0]), 255)] + [to_uint8_rgb(driver.inputs[t]) for t in picks]] if show_driver else []
     for still in stills:
         state = model.encode_source(still[None])
         kp = relative_keypoints(state.keypoints.expand_as(kp_drv), kp_drv, kp_first)

@@ -15,10 +15,12 @@ from pathlib import Path
 
 import torch
 
+from codec.demo import public_photo
 from codec.model import count_parameters, load_model, read_metadata
 from codec.training.evaluate import ClipFrames, cross_identity_grid, dev_clips, evaluate_model, same_identity_grid
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+PUBLIC_GRID = "cross_identity_public.png"  # the one grid that can be committed: no research-only pixels
 
 
 def plot_losses(log_csv: Path, out_png: Path) -> None:
@@ -45,18 +47,21 @@ def plot_losses(log_csv: Path, out_png: Path) -> None:
     plt.close(fig)
 
 
-def still_inputs(stills: list[Path], size: int) -> list[torch.Tensor]:
-    """Face crops of still photos through the same tracker and priors as the codec."""
+def load_photos(paths: list[Path]) -> list["np.ndarray"]:
     import numpy as np
     from PIL import Image
 
+    return [np.asarray(Image.open(path).convert("RGB")) for path in paths]
+
+
+def still_inputs(photos: list["np.ndarray"], size: int) -> list[torch.Tensor]:
+    """Face crops of still photos through the same tracker and priors as the codec."""
     from codec.model_input import ModelInputMaker, crop_size_for
     from sender.face_tracker import FaceCropper
 
     maker = ModelInputMaker(size, static_image_mode=True)
     out = []
-    for path in stills:
-        rgb = np.asarray(Image.open(path).convert("RGB"))
+    for rgb in photos:
         crop = FaceCropper(out_size=crop_size_for(size)).update(rgb)
         if crop.face_found:
             x5, found = maker.make(crop.crop)
@@ -76,21 +81,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pictures", type=Path, default=Path("out/model_card"))
     parser.add_argument("--compute", default="", help="free text: where and how long it trained")
     parser.add_argument("--history", default="", help="free text: changes made to the run while it trained")
+    parser.add_argument("--pictures-only", action="store_true", help="only the grids (the metrics of dev_metrics.json stand)")
     args = parser.parse_args(argv)
 
     WEIGHTS.mkdir(exist_ok=True)
-    plot_losses(args.run_dir / "log.csv", WEIGHTS / "loss_curves.png")
-    final = evaluate_model(args.model, args.data, args.max_frames)
-    early = evaluate_model(args.early, args.data, args.max_frames)
-    (WEIGHTS / "dev_metrics.json").write_text(json.dumps({"final": final, "early": early}, indent=2) + "\n")
+    if args.pictures_only:
+        final, early = (json.loads((WEIGHTS / "dev_metrics.json").read_text())[k] for k in ("final", "early"))
+    else:
+        plot_losses(args.run_dir / "log.csv", WEIGHTS / "loss_curves.png")
+        final = evaluate_model(args.model, args.data, args.max_frames)
+        early = evaluate_model(args.early, args.data, args.max_frames)
+        (WEIGHTS / "dev_metrics.json").write_text(json.dumps({"final": final, "early": early}, indent=2) + "\n")
 
     model = load_model(args.model)
     clips = dev_clips(args.data, model.config.image_size, args.max_frames)
     same_identity_grid(model, clips[:: max(1, len(clips) // 6)][:6], args.pictures / "same_identity.png")
+    driver: ClipFrames = max(clips, key=lambda c: len(c.inputs))
     if args.stills is not None:
-        stills = still_inputs(sorted(args.stills.glob("*"))[:5], model.config.image_size)
-        driver: ClipFrames = max(clips, key=lambda c: len(c.inputs))
+        stills = still_inputs(load_photos(sorted(args.stills.glob("*"))[:5]), model.config.image_size)
         cross_identity_grid(model, stills, driver, args.pictures / "cross_identity.png")
+    public = still_inputs([public_photo()], model.config.image_size)
+    cross_identity_grid(model, public, driver, WEIGHTS / PUBLIC_GRID, columns=8, show_driver=False)
+    args.driver_name = driver.name
     print(card_text(args, final, early, model))
     (WEIGHTS / "MODEL_CARD.md").write_text(card_text(args, final, early, model))
     return 0
@@ -186,7 +198,14 @@ Per-clip values: `dev_metrics.json`.
 
 ## Pictures
 
-The grids show faces from research-only clips, so they are not committed; make them with
+![a public-domain photo animated by a dev clip]({PUBLIC_GRID})
+
+`{PUBLIC_GRID}` (committed): NASA's astronaut portrait (public domain, shipped by
+scikit-image), the first picture, animated by the motion and speech of the dev clip
+`{getattr(args, "driver_name", "?")}` (relative motion, as FOMM; the paper's cross-identity
+setting). The driving frames are not shown: they are research-only data.
+
+The other grids show faces from research-only clips, so they are not committed; make them with
 `python -m codec.training.model_card RUN_DIR --model ... --early ... --stills ../shared/data/talking-heads/stills`
 (written to `{args.pictures}/same_identity.png`: keyframe, then real | generated pairs;
 `{args.pictures}/cross_identity.png`: stills animated by a dev clip with relative motion).
