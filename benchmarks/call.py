@@ -45,6 +45,7 @@ class CallCondition:
     netem: str | None = None  # "loss=0.1,jitter=0.05"
     bundle: int = 1
     delay_ms: float = 150.0
+    signaling: str = "tcp-socket"  # or "http" (the receiver's web server takes the offer)
 
 
 CONDITIONS = (
@@ -72,14 +73,14 @@ def run_loopback_call(
     """One call between two `avfr` processes; returns both ends' summaries and the outputs."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    signaling = ["--signaling", "tcp-socket", "--signaling-port", str(port)]
+    signaling = ["--signaling", condition.signaling, "--signaling-port", str(port)]
     env = dict(os.environ, AVFR_THREADS="1", PYTHONUNBUFFERED="1")
     out = {k: workdir / f"{k}" for k in ("recording.mp4", "received.avfr", "sent.avfr")}
     files = {k: workdir / f"{k}.json" for k in ("receiver", "sender", "receiver-timeline", "sender-timeline")}
     receive = [sys.executable, "-m", "codec.cli", "receive", *signaling, "--record-to", str(out["recording.mp4"]),
                "--save-stream", str(out["received.avfr"]), "--stats-json", str(files["receiver"]),
                "--timeline", str(files["receiver-timeline"]), "--delay-ms", str(condition.delay_ms), "--force", "-q"]  # fmt: skip
-    if web_port is not None:
+    if web_port is not None and condition.signaling != "http":
         receive += ["--web", str(web_port)]
     send = [sys.executable, "-m", "codec.cli", "send", "--play-from", str(clip), "--max-seconds", str(seconds), *signaling,
             "--save-stream", str(out["sent.avfr"]), "--stats-json", str(files["sender"]), "--timeline",

@@ -136,6 +136,10 @@ def _cmd_receive(args: argparse.Namespace) -> int:
     check_outputs((args.record_to, args.save_stream, args.timeline, args.stats_json), args.force)
     if args.delay_ms < 0:
         raise InputError(f"--delay-ms must be >= 0, got {args.delay_ms}")
+    if args.signaling == "http":  # offers come to the same web server that serves the page
+        if args.web is not None and args.web != args.signaling_port:
+            raise InputError("with --signaling http the page and the call share one port: leave out --web or make it --signaling-port")
+        args.web, args.web_host = args.signaling_port, args.signaling_host
     options = ReceiveOptions(
         model_path=args.model, device=args.device, output_size=args.size, record_to=args.record_to,
         save_stream=args.save_stream, web_port=args.web, web_host=args.web_host,

@@ -66,3 +66,9 @@ def _envelope_correlation(a: np.ndarray, b: np.ndarray, hop: int = 800) -> float
         x, y = (ea[lag:], eb[: n - lag]) if lag >= 0 else (ea[: n + lag], eb[-lag:])
         best = max(best, float(np.corrcoef(x, y)[0, 1]))
     return best
+
+
+def test_http_signaling_connects_a_short_call(call_clip: Path, tmp_path: Path) -> None:
+    result = run_loopback_call(call_clip, 3.0, tmp_path, CallCondition("http", signaling="http"))
+    assert result["exit_codes"] == {"sender": 0, "receiver": 0}, _logs(result)
+    assert result["sender"]["frames"] == 75 and result["motion_compare"]["bit_exact"]
