@@ -15,8 +15,8 @@ datagrams optionally dropped and delayed (``codec.call.wire``). Reported per con
   read the same clock), and the generator's render time alone;
 * whether the received motion stream equals the sent one (bit-exact, frame by frame).
 
-Conditions: clean, bundle 1 (the default); clean, bundle 4 (overhead vs latency); 10% loss
-and 50 ms jitter. Both processes share the two CPU cores (the sender's analysis and the
+Conditions: clean with `avfr send`'s defaults (3 motion frames per message); clean with 1, 2
+and 4 frames per message (overhead against late frames); 10% loss and 50 ms jitter. Both processes share the two CPU cores (the sender's analysis and the
 receiver's generator), so render rate and latency here are the CPU case; ``speed.md`` has the
 generator's own cost.
 """
@@ -43,13 +43,15 @@ DEFAULT_CLIP = REPO.parent / "shared" / "data" / "talking-heads" / "dev" / "Fuxi
 class CallCondition:
     name: str
     netem: str | None = None  # "loss=0.1,jitter=0.05"
-    bundle: int = 1
+    bundle: int = 3  # `avfr send`'s default
     delay_ms: float = 150.0
     signaling: str = "tcp-socket"  # or "http" (the receiver's web server takes the offer)
 
 
 CONDITIONS = (
     CallCondition("clean"),
+    CallCondition("clean-bundle1", bundle=1),
+    CallCondition("clean-bundle2", bundle=2),
     CallCondition("clean-bundle4", bundle=4),
     CallCondition("loss10-jitter50", netem="loss=0.1,jitter=0.05"),
 )
