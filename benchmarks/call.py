@@ -49,7 +49,7 @@ class CallCondition:
 
 
 CONDITIONS = (
-    CallCondition("clean"),
+    CallCondition("clean-bundle3"),  # `avfr send`'s defaults
     CallCondition("clean-bundle1", bundle=1),
     CallCondition("clean-bundle2", bundle=2),
     CallCondition("clean-bundle4", bundle=4),
@@ -210,6 +210,26 @@ def markdown(rows: list[dict], meta: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot(rows: list[dict], path: Path) -> Path:
+    """Stacked wire kbit/s per condition: where a call's bits go."""
+    from benchmarks.plots import plt, save_figure  # plots selects the headless backend first
+
+    parts = ("motion", "keyframes", "audio", "overhead")
+    colours = {"motion": "tab:red", "keyframes": "tab:orange", "audio": "tab:blue", "overhead": "tab:gray"}
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    names = [r["condition"] for r in rows]
+    bottom = [0.0] * len(rows)
+    for part in parts:
+        values = [(r["kbps_sent"] or {}).get(part, 0.0) for r in rows]
+        ax.bar(names, values, bottom=bottom, label=part, color=colours[part])
+        bottom = [b + v for b, v in zip(bottom, values)]
+    for i, r in enumerate(rows):
+        f = r["frames"] or {}
+        ax.text(i, bottom[i] + 1, f"{f.get('decodable')}/{f.get('due')} decodable", ha="center", fontsize=7)
+    ax.set_title("a 10 s avfr call over loopback: kbit/s on the wire, as sent")
+    return save_figure(fig, ax, path, "condition", "kbit/s")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from benchmarks.provenance import git_state, machine
 
@@ -219,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     p.add_argument("--force", action="store_true")
     args = p.parse_args(argv)
-    paths = [args.out / "call.json", args.out / "call.md"]
+    paths = [args.out / "call.json", args.out / "call.md", args.out / "call.png"]
     if any(x.exists() for x in paths) and not args.force:
         print(f"error: {paths[0]} exists: pass --force to overwrite", file=sys.stderr)
         return 1
@@ -236,7 +256,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     meta = {"clip": args.clip.name, "seconds": args.seconds, "machine": machine(), "git": git_state()}
     args.out.mkdir(parents=True, exist_ok=True)
     paths[0].write_text(json.dumps({**meta, "conditions": rows, "raw": raw}, indent=2, default=str) + "\n")
-    paths[1].write_text(markdown(rows, meta))
+    paths[1].write_text(markdown(rows, meta) + "\n![kbit/s per stream](call.png)\n")
+    plot(rows, paths[2])
     print(markdown(rows, meta))
     return 0
 
