@@ -15,7 +15,7 @@ datagrams optionally dropped and delayed (``codec.call.wire``). Reported per con
   read the same clock), and the generator's render time alone;
 * whether the received motion stream equals the sent one (bit-exact, frame by frame).
 
-Conditions: clean with `avfr send`'s defaults (3 motion frames per message); clean with 1, 2
+Conditions: clean with `avfr send`'s defaults (2 motion frames per message); clean with 1, 3
 and 4 frames per message (overhead against late frames); 10% loss and 50 ms jitter. Both processes share the two CPU cores (the sender's analysis and the
 receiver's generator), so render rate and latency here are the CPU case; ``speed.md`` has the
 generator's own cost.
@@ -43,15 +43,15 @@ DEFAULT_CLIP = REPO.parent / "shared" / "data" / "talking-heads" / "dev" / "Fuxi
 class CallCondition:
     name: str
     netem: str | None = None  # "loss=0.1,jitter=0.05"
-    bundle: int = 3  # `avfr send`'s default
+    bundle: int = 2  # `avfr send`'s default
     delay_ms: float = 150.0
     signaling: str = "tcp-socket"  # or "http" (the receiver's web server takes the offer)
 
 
 CONDITIONS = (
-    CallCondition("clean-bundle3"),  # `avfr send`'s defaults
+    CallCondition("clean-bundle2"),  # `avfr send`'s defaults
     CallCondition("clean-bundle1", bundle=1),
-    CallCondition("clean-bundle2", bundle=2),
+    CallCondition("clean-bundle3", bundle=3),
     CallCondition("clean-bundle4", bundle=4),
     CallCondition("loss10-jitter50", netem="loss=0.1,jitter=0.05"),
 )

@@ -223,10 +223,11 @@ def set_threads(threads: int | None, command: str) -> None:
 # an intra period of 25, ~82% at 5, for ~1 kbit/s more (benchmarks/results/call.md).
 CALL_INTRA_PERIOD = 5
 # Each data-channel message costs ~90 bytes of UDP/IP, DTLS and SCTP framing, several times a
-# compact motion frame: measured on loopback, 3 frames per message cut the call's overhead from
-# 32 to 20 kbit/s with 1-3 late frames in 250 and no change in latency, as the play-out delay
-# absorbs the wait (4 per message: 18 kbit/s, 4-9 late) (benchmarks/results/call.md).
-CALL_BUNDLE = 3
+# compact motion frame. Measured on loopback over three runs (benchmarks/results/call.md): one
+# frame per message costs 32 kbit/s of overhead; 2 per message 23 kbit/s with 0-1 late frames
+# in 250; 3: 20 kbit/s, 1-8 late; 4: 18 kbit/s, 2-9 late (a late frame also breaks prediction
+# until the next self-contained frame). Latency is unchanged: the play-out delay absorbs the wait.
+CALL_BUNDLE = 2
 
 
 def add_motion_arguments(p: argparse.ArgumentParser, intra_period: int | None = None) -> None:

@@ -45,7 +45,7 @@ class SendOptions:
     loop: bool = False
     max_seconds: float | None = None
     encode: EncodeOptions = field(default_factory=EncodeOptions)
-    bundle: int = 3  # motion frames per data-channel message (codec/cli.py: CALL_BUNDLE)
+    bundle: int = 2  # motion frames per data-channel message (codec/cli.py: CALL_BUNDLE)
     audio_kbps: int = 16
     netem: wire_mod.NetemConfig = field(default_factory=wire_mod.NetemConfig)
     save_stream: Path | None = None  # the avfr packets sent (no audio: that is the RTP track)
