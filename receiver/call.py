@@ -335,6 +335,8 @@ class CallReceiver:
         """Frames due now: decode each in order, render the newest decodable one if the
         generator is free; every other due frame is held (shown as the previous picture)."""
         due = self.playout.due(stream_time)
+        if self.expected_frames is not None:  # nothing past the stream's last frame
+            due = [(i, m) for i, m in due if i < self.expected_frames]
         newest: tuple[int, np.ndarray] | None = None
         for index, motion in due:
             keyframe = self.playout.keyframe_for(index)
