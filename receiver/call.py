@@ -205,7 +205,6 @@ class CallReceiver:
     def _on_datachannel(self, channel) -> None:  # noqa: ANN001
         if channel.label == CONTROL_LABEL:
             channel.on("message", self._on_control)
-            self._control = channel
         elif channel.label == MOTION_LABEL:
             channel.on("message", self._on_motion)
 
@@ -462,10 +461,6 @@ class CallReceiver:
         out["frame"] = self.playout.next_index if self.playout is not None else 0
         out["jitter"] = vars(self.playout.jitter.stats) if self.playout is not None else {}
         return out
-
-    def latency_ms(self, capture_wall: list[float]) -> list[float]:
-        """Glass-to-glass per rendered frame, given the sender's capture times (same clock)."""
-        return [1000 * (t - capture_wall[i]) for i, t in sorted(self.shown_at.items()) if i < len(capture_wall)]
 
     def summary(self) -> dict:
         self._update_wire_bytes()

@@ -1,4 +1,4 @@
-"""Live call statistics: bytes per stream, frames rendered and dropped, latency.
+"""Live call statistics: bytes per stream, frames rendered and held, render time.
 
 Each end counts the avfr packets it sends or receives, and ``codec.call.wire`` counts every
 datagram (audio = the SRTP/SRTCP datagrams of the Opus track; transport = all datagrams plus
@@ -39,7 +39,6 @@ class CallStats:
     frames_late: int = 0
     keyframes: int = 0
     render_ms: list[float] = field(default_factory=list)
-    latency_ms: list[float] = field(default_factory=list)  # glass-to-glass, when the sender's clock is known
 
     def seconds(self) -> float:
         return max(time.monotonic() - self.started, 1e-9)
@@ -61,7 +60,7 @@ class CallStats:
                        "lost": self.frames_lost, "late": self.frames_late},
             "keyframes": self.keyframes,
         }  # fmt: skip
-        for name, values in (("render_ms", self.render_ms), ("latency_ms", self.latency_ms)):
+        for name, values in (("render_ms", self.render_ms),):
             if values:
                 ordered = sorted(values)
                 out[name] = {"median": ordered[len(ordered) // 2], "p95": ordered[int(0.95 * (len(ordered) - 1))], "n": len(ordered)}
