@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
-import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,22 +15,14 @@ import pytest
 from benchmarks.call import free_port, run_loopback_call
 
 pytestmark = [pytest.mark.slow, pytest.mark.data]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# True once the <video> shows a picture with detail (not the black before the first keyframe).
-SHOWS_A_PICTURE = """() => {
-  const v = document.querySelector('video');
-  if (!v.videoWidth) return false;
-  const c = document.createElement('canvas'); c.width = c.height = 64;
-  const g = c.getContext('2d'); g.drawImage(v, 0, 0, 64, 64);
-  const d = g.getImageData(0, 0, 64, 64).data;
-  let s = 0, s2 = 0;
-  for (let i = 0; i < d.length; i += 4) { s += d[i + 1]; s2 += d[i + 1] * d[i + 1]; }
-  const n = d.length / 4, m = s / n;
-  return Math.sqrt(s2 / n - m * m) > 20;
-}"""
+WATCHER = Path(__file__).with_name("browser_watch.py")
+WATCH_LIMIT_S = 150
+PROBE_LIMIT_S = 90
 
 
 def _browser_or_skip() -> None:
+    from browser_watch import CHROMIUM  # noqa: PLC0415 (tests/receiver is on sys.path under pytest)
+
     missing = not Path(CHROMIUM).exists()
     try:
         import playwright.sync_api  # noqa: F401
@@ -39,36 +34,40 @@ def _browser_or_skip() -> None:
         pytest.skip("Debian's chromium and the playwright package are needed (apt-get install chromium)")
 
 
+def run_watcher(args: list[str], limit_s: float) -> dict:
+    """Runs the browser in its own process group, killed whole if it outlives limit_s."""
+    proc = subprocess.Popen([sys.executable, str(WATCHER), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    try:
+        out, err = proc.communicate(timeout=limit_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        return {"error": f"the browser was still waiting after {limit_s:g} s", "log": err[-4000:]}
+    if proc.returncode != 0:
+        return {"error": f"the browser watcher exited with {proc.returncode}", "log": err[-4000:]}
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _browser_can_call_itself_or_skip() -> None:
+    """Tells a machine whose browser cannot do WebRTC at all apart from a receiver that fails it."""
+    probe = run_watcher(["--probe"], PROBE_LIMIT_S)
+    if not probe.get("webrtc"):
+        log = " | ".join(probe.get("log", "").strip().splitlines()[-6:])
+        pytest.skip(f"this machine's Chromium cannot connect WebRTC to itself, so it cannot test avfr: {probe.get('error')}: {log}")
+
+
 def test_browser_plays_the_reconstructed_call(tmp_path: Path, talking_heads: Path) -> None:
     _browser_or_skip()
-    from playwright.sync_api import sync_playwright
-
+    _browser_can_call_itself_or_skip()
     clip = talking_heads / "dev" / "FuxiVirtualHuman__styletalk__src_feifeili_clip1.mp4"
     seen: dict = {}
 
     def watch(url: str | None) -> None:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=CHROMIUM,
-                args=["--autoplay-policy=no-user-gesture-required", "--disable-features=WebRtcHideLocalIpsWithMdns"],
-            )
-            page = browser.new_page(viewport={"width": 800, "height": 800})
-            for _ in range(100):  # the receiver's web server starts with the process
-                try:
-                    page.goto(url)
-                    break
-                except Exception:  # noqa: BLE001 (connection refused while it starts)
-                    page.wait_for_timeout(100)
-            page.wait_for_function("() => { const v = document.querySelector('video'); return v.videoWidth > 0 && v.currentTime > 1.5; }", timeout=60_000)
-            page.wait_for_function("() => document.getElementById('stats').textContent.includes('rendered')", timeout=10_000)
-            page.wait_for_function(SHOWS_A_PICTURE, timeout=30_000)  # black until the first keyframe is in
-            seen["size"] = page.evaluate("() => [document.querySelector('video').videoWidth, document.querySelector('video').videoHeight]")
-            seen["state"] = page.inner_text("#state")
-            seen["stats"] = page.inner_text("#stats")
-            page.locator("video").screenshot(path=str(tmp_path / "video.png"))
-            browser.close()
+        seen.update(run_watcher([str(url), str(tmp_path / "video.png")], WATCH_LIMIT_S))
 
     result = run_loopback_call(clip, 10.0, tmp_path / "call", web_port=free_port(), on_started=watch)
+    assert "error" not in seen, f"{seen.get('error')}\n{seen.get('log')}\nreceiver: {result['logs']['receiver']}"
     assert result["exit_codes"] == {"sender": 0, "receiver": 0}, result["logs"]
     assert seen["size"] == [256, 256]
     assert "connected" in seen["state"]
