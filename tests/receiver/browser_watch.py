@@ -18,6 +18,7 @@ LAUNCH_ARGS = [
     "--disable-features=WebRtcHideLocalIpsWithMdns",
     "--disable-dev-shm-usage",  # containers often give /dev/shm only 64 MB
     "--no-proxy-server",  # the page is on loopback; never route it through a proxy from the environment
+    "--disable-gpu",  # no GPU process: in containers it can leave new_page() waiting for ever
 ]
 PAGE_TIMEOUT_MS = 20_000
 SERVER_START_S = 60.0
