@@ -14,7 +14,7 @@ path is measured by benchmarks/).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +35,9 @@ class ClipFrames:
     name: str
     inputs: torch.Tensor  # [N, 5, S, S]: frame 0 is the keyframe
     mels: torch.Tensor  # [N, 1, 80, 20]
+    frame_indices: list[int] = field(default_factory=list)  # in the clip, at the prepared fps
+    source_file: str = ""  # the raw clip's file name (benchmarks re-read its audio)
+    landmarks: np.ndarray | None = None  # [N, 468, 2] fractions of the crop
 
 
 def dev_clips(data: Path, size: int, max_frames: int) -> list[ClipFrames]:
@@ -53,7 +56,9 @@ def dev_clips(data: Path, size: int, max_frames: int) -> list[ClipFrames]:
             mels = [audio_features.mel_window(clip.mel, i, fps=ds.fps) for i in idx]
         else:
             mels = [audio_features.silence_window() for _ in idx]
-        clips.append(ClipFrames(clip.entry["id"], inputs, torch.from_numpy(np.stack(mels))[:, None]))
+        mels_t = torch.from_numpy(np.stack(mels))[:, None]
+        landmarks = clip.landmarks[idx].astype(np.float32)
+        clips.append(ClipFrames(clip.entry["id"], inputs, mels_t, idx, clip.entry["file"], landmarks))
     return clips
 
 
