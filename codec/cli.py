@@ -335,7 +335,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-stream", type=Path, default=None, help="write the avfr packets received to this .avfr file")
     p.add_argument("--web", type=int, default=None, metavar="PORT", help="serve a page that plays the reconstructed call")
     p.add_argument("--web-host", default="127.0.0.1", help="--web: address to listen on (default 127.0.0.1)")
-    p.add_argument("--delay-ms", type=float, default=150.0, help="play-out delay: covers jitter and the audio look-ahead (default 150)")
+    from receiver.live import PlayoutConfig  # noqa: PLC0415 (light: numpy and the stream's protobuf)
+
+    default_delay_ms = 1000 * PlayoutConfig().delay_s
+    p.add_argument("--delay-ms", type=float, default=default_delay_ms,
+                   help=f"play-out delay: covers the sender's analysis, bundling and jitter (default {default_delay_ms:g}; "
+                        "150 also waits for the speech after each frame)")  # fmt: skip
     p.add_argument("--model", type=Path, default=None, help="model .safetensors (default: the one the stream names, if bundled)")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N]")
     p.add_argument("--size", type=int, default=256, help="output size in pixels (default 256)")

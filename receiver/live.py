@@ -7,8 +7,8 @@
   motion frames' arrivals set it instead.
 * :class:`LiveAudio`: the received speech as 16 kHz mono in a bounded ring, and the mel
   window of any recent frame, computed from that ring exactly as offline decoding computes it
-  from the whole file (the window is centred on the frame, so it needs ~112 ms of audio after
-  the frame: the play-out delay must cover that).
+  from the whole file. The window is centred on the frame, so it reads ~112 ms of audio after
+  the frame; what has not arrived by play-out is silence (see ``PlayoutConfig.delay_s``).
 * :class:`Playout`: the jitter buffer for motion frames (``receiver/jitter.py``) plus the
   keyframes waiting for their frame; :meth:`Playout.due` hands out every frame whose time has
   come, in order, with ``None`` for those that never arrived or arrived late.
@@ -113,7 +113,10 @@ class LiveAudio:
 
 @dataclass
 class PlayoutConfig:
-    delay_s: float = 0.15  # mel look-ahead (~0.11 s) + network jitter + the sender's analysis time
+    # The sender's analysis and motion bundling, plus network jitter. The audio window's ~112 ms
+    # look-ahead is not waited for: benchmarks/results/lookahead.md measured that the shipped
+    # model's pictures do not change without it (a model whose mouth uses it wants 0.15).
+    delay_s: float = 0.10
     capacity_frames: int = 50  # motion frames held at most (2 s at 25 fps): memory is bounded
     max_pending_keyframes: int = 4
 
