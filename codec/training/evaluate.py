@@ -14,7 +14,7 @@ path is measured by benchmarks/).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,7 @@ class ClipFrames:
     frame_indices: list[int] = field(default_factory=list)  # in the clip, at the prepared fps
     source_file: str = ""  # the raw clip's file name (benchmarks re-read its audio)
     landmarks: np.ndarray | None = None  # [N, 468, 2] fractions of the crop
+    has_speech: bool = True  # False: the clip has no audio track, and mels are the silence window
 
 
 def dev_clips(data: Path, size: int, max_frames: int) -> list[ClipFrames]:
@@ -58,7 +59,7 @@ def dev_clips(data: Path, size: int, max_frames: int) -> list[ClipFrames]:
             mels = [audio_features.silence_window() for _ in idx]
         mels_t = torch.from_numpy(np.stack(mels))[:, None]
         landmarks = clip.landmarks[idx].astype(np.float32)
-        clips.append(ClipFrames(clip.entry["id"], inputs, mels_t, idx, clip.entry["file"], landmarks))
+        clips.append(ClipFrames(clip.entry["id"], inputs, mels_t, idx, clip.entry["file"], landmarks, clip.mel is not None))
     return clips
 
 
@@ -92,17 +93,33 @@ def clip_metrics(pred: torch.Tensor, real: torch.Tensor, lpips: LPIPS) -> dict[s
     }
 
 
-def evaluate_model(model_path: Path, data: Path, max_frames: int = 100, progress: bool = True) -> dict:
+def without_speech(clip: ClipFrames) -> ClipFrames:
+    silence = torch.from_numpy(audio_features.silence_window())[None, None].expand_as(clip.mels).contiguous()
+    return replace(clip, mels=silence, has_speech=False)
+
+
+def evaluate_model(model_path: Path, data: Path, max_frames: int = 100, progress: bool = True, audio_ablation: bool = False) -> dict:
+    """``audio_ablation``: also render every clip with speech as if it had none, so the card
+    can say whether the audio path changes the picture at all."""
     model = load_model(model_path).eval()
     lpips = LPIPS("alex").eval()
     clips = dev_clips(data, model.config.image_size, max_frames)
     per_clip = {}
     for clip in progress_bar(clips, desc="evaluate", unit="clip", disable=not progress):
         pred = reconstruct_clip(model, clip)
-        per_clip[clip.name] = clip_metrics(pred, clip.inputs, lpips)
+        per_clip[clip.name] = clip_metrics(pred, clip.inputs, lpips) | {"has_speech": clip.has_speech}
+        if audio_ablation and clip.has_speech:
+            silent = clip_metrics(reconstruct_clip(model, without_speech(clip)), clip.inputs, lpips)
+            per_clip[clip.name] |= {"lpips_without_speech": silent["lpips"], "psnr_db_without_speech": silent["psnr_db"]}
     keys = ["lpips", "psnr_db", "repeat_keyframe_lpips", "repeat_keyframe_psnr_db"]
     weights = np.array([m["frames"] for m in per_clip.values()], np.float64)
     mean = {k: float(np.average([m[k] for m in per_clip.values()], weights=weights)) for k in keys}
+    speech = [m for m in per_clip.values() if "lpips_without_speech" in m]
+    if speech:
+        w = [m["frames"] for m in speech]
+        for k in ("lpips", "lpips_without_speech", "psnr_db", "psnr_db_without_speech"):
+            mean[f"speech_clips_{k}"] = float(np.average([m[k] for m in speech], weights=w))
+        mean["speech_clips"] = len(speech)
     return {"model": str(model_path), "data": str(data), "max_frames": max_frames, "mean": mean, "clips": per_clip}
 
 

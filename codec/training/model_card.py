@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         final, early = (json.loads((WEIGHTS / "dev_metrics.json").read_text())[k] for k in ("final", "early"))
     else:
         plot_losses(args.run_dir / "log.csv", WEIGHTS / "loss_curves.png")
-        final = evaluate_model(args.model, args.data, args.max_frames)
+        final = evaluate_model(args.model, args.data, args.max_frames, audio_ablation=True)
         early = evaluate_model(args.early, args.data, args.max_frames)
         (WEIGHTS / "dev_metrics.json").write_text(json.dumps({"final": final, "early": early}, indent=2) + "\n")
 
@@ -239,6 +239,17 @@ def reading(final: dict, early: dict) -> str:
             f"{still_losers} of them are in the half of the clips that move least (highest repeat-keyframe PSNR), where the "
             f"keyframe is already close and any error in the predicted motion costs more than it gains; worst: {worst}."
         )
+    if "speech_clips" in f:
+        change = f["speech_clips_lpips_without_speech"] - f["speech_clips_lpips"]
+        used = abs(change) >= 0.001
+        lines.append(
+            f"- The audio path: on the {f['speech_clips']} dev clips with speech, rendering with their speech and with silence "
+            f"instead gives mean LPIPS {f['speech_clips_lpips']:.4f} and {f['speech_clips_lpips_without_speech']:.4f} "
+            f"(PSNR {f['speech_clips_psnr_db']:.2f} and {f['speech_clips_psnr_db_without_speech']:.2f} dB): "
+            + ("the speech changes the picture measurably." if used else
+               "the model has not yet learned to use the speech (the mouth follows the keypoints only; "
+               "`benchmarks/results/lookahead.md` measures the mouth region alone).")
+        )  # fmt: skip
     lines.append("- Trained for hours on two CPU cores, not days on GPUs: expect soft detail and approximate expressions.")
     return "\n".join(lines)
 

@@ -22,8 +22,11 @@ def test_relative_motion_is_the_source_when_the_driver_has_not_moved() -> None:
 
 @pytest.mark.data
 def test_same_identity_evaluation_reports_model_and_repeat_keyframe(prepared: Path) -> None:
-    result = evaluate_model(default_model_path(), prepared, max_frames=6, progress=False)
+    result = evaluate_model(default_model_path(), prepared, max_frames=6, progress=False, audio_ablation=True)
     assert set(result["clips"]) and result["mean"].keys() >= {"lpips", "psnr_db", "repeat_keyframe_lpips", "repeat_keyframe_psnr_db"}
+    speech = [c for c in result["clips"].values() if c["has_speech"]]
+    assert result["mean"]["speech_clips"] == len(speech) > 0  # the ablation ran on every clip with speech
+    assert all(0.0 <= c["lpips_without_speech"] < 1.0 for c in speech)
     for clip in result["clips"].values():
         assert clip["frames"] == 5  # the keyframe itself is not scored
         assert 0.0 <= clip["lpips"] < 1.0 and 5.0 < clip["psnr_db"] < 60.0
