@@ -22,6 +22,7 @@ import concurrent.futures
 import json
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,21 +58,35 @@ class ReceiveOptions:
 
 
 class Recorder:
-    """The call as shown, one picture per stream frame, with the received speech (mp4)."""
+    """The call as shown, one picture per stream frame, with the received speech (mp4).
 
-    def __init__(self, path: Path, fps: float) -> None:
+    Pictures are written ``lag_frames`` behind play-out. The receiver learns where the stream
+    ends from a message on the reliable channel, which a lossy network can delay by a few
+    retransmissions (SCTP's timeout is at least 1 s and doubles with each retry; 5 s covers
+    two in a row); the frames it played (held) past the end meanwhile are left out of the
+    recording. Memory: ``lag_frames`` pictures (125 at 256 px: 25 MB).
+    """
+
+    def __init__(self, path: Path, fps: float, lag_frames: int = 125) -> None:
         from codec.media import video_io
 
         self.writer = video_io.VideoWriter(path, fps=fps, audio_sample_rate=16000)
         self.samples_per_frame = 16000 / fps
         self.pending_audio: list[np.ndarray] = []
         self.audio_written = 0
+        self.lag = lag_frames
+        self.queue: deque[tuple[int, np.ndarray]] = deque()
 
     def add_audio(self, pcm: np.ndarray) -> None:
         if len(pcm):
             self.pending_audio.append(pcm)
 
-    def add_frame(self, rgb: np.ndarray) -> None:
+    def add_frame(self, index: int, rgb: np.ndarray) -> None:
+        self.queue.append((index, rgb))
+        while len(self.queue) > self.lag:
+            self._write(self.queue.popleft()[1])
+
+    def _write(self, rgb: np.ndarray) -> None:
         self.writer.write(rgb)
         self._flush_audio(int(round(self.writer.frames * self.samples_per_frame)))
 
@@ -85,8 +100,13 @@ class Recorder:
             self.audio_written += n
         self.pending_audio = [pcm[n:]] if n < len(pcm) else []
 
-    def close(self) -> int:
-        self._flush_audio(None)
+    def close(self, frame_count: int | None = None) -> int:
+        """``frame_count``: the stream's length, when known; nothing past it is recorded."""
+        for index, rgb in self.queue:
+            if frame_count is None or index < frame_count:
+                self._write(rgb)
+        self.queue.clear()
+        self._flush_audio(None if frame_count is None else int(round(frame_count * self.samples_per_frame)))
         frames = self.writer.frames
         self.writer.close()
         return frames
@@ -390,7 +410,7 @@ class CallReceiver:
         first keyframe is in, which a lossy network can delay by a retransmission or two)."""
         self.frames_out += 1
         if self.recorder is not None:
-            self.recorder.add_frame(self.picture if self.picture is not None else self.blank())
+            self.recorder.add_frame(index, self.picture if self.picture is not None else self.blank())
 
     def blank(self) -> np.ndarray:
         return np.zeros((self.options.output_size, self.options.output_size, 3), np.uint8)
@@ -399,7 +419,7 @@ class CallReceiver:
         if self.saved is not None:
             self.saved.close(getattr(self, "_eos", None))
         if self.recorder is not None:
-            self.recorded_frames = self.recorder.close()
+            self.recorded_frames = self.recorder.close(self.expected_frames)
 
     # ------------------------------------------------------------------ web page
 
@@ -465,9 +485,11 @@ class CallReceiver:
     def summary(self) -> dict:
         self._update_wire_bytes()
         fps = self.playout.fps if self.playout is not None else 25.0
-        frames = self.frames_out
+        # Frames play from 0 without gaps, so those past the end are the excess over its length.
+        frames = self.frames_out if self.expected_frames is None else min(self.frames_out, self.expected_frames)
         out = {
             "frames_out": frames,
+            "frames_past_end": self.frames_out - frames,  # held on show before the end-of-stream message arrived
             "expected_frames": self.expected_frames,
             "recorded_frames": getattr(self, "recorded_frames", None),
             "stats": self.stats.snapshot(media_seconds=frames / fps if frames else None),
