@@ -13,6 +13,7 @@ from codec.cli import main
     "argv, words",
     [
         (["send", "--play-from", "no/such/clip.mp4"], ["does not exist", "--play-from"]),
+        (["send", "--camera", "/dev/video-avfr-test"], ["cannot open", "/dev/video-avfr-test"]),  # no such camera (V4L2)
         (["send", "--play-from", __file__, "--netem", "loss=2"], ["loss"]),
         (["send", "--play-from", __file__, "--bundle", "0"], ["--bundle"]),
         (["receive", "--delay-ms", "-5"], ["--delay-ms"]),
