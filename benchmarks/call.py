@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
+from codec.call.stats import quantiles
 from receiver.live import PlayoutConfig
 
 REPO = Path(__file__).resolve().parent.parent
@@ -145,13 +146,6 @@ def compare_motion(sent: Path, received: Path) -> dict:
             "missing": sorted(set(a) - set(b))[:50], "differing": sorted(i for i in b if i in a and a[i] != b[i])[:50]}  # fmt: skip
 
 
-def _quantiles(values: list[float]) -> dict | None:
-    if not values:
-        return None
-    v = sorted(values)
-    return {"median": v[len(v) // 2], "p95": v[int(0.95 * (len(v) - 1))], "min": v[0], "max": v[-1], "n": len(v)}
-
-
 def summarise(result: dict) -> dict:
     send, recv = result.get("sender") or {}, result.get("receiver") or {}
     frames = (recv.get("stats") or {}).get("frames", {})
@@ -167,7 +161,7 @@ def summarise(result: dict) -> dict:
         "frames": frames,
         "jitter": recv.get("jitter"),
         "max_held_frames": recv.get("max_held_frames"),
-        "latency_ms": _quantiles(result.get("latency_ms") or []),
+        "latency_ms": quantiles(result.get("latency_ms") or []),
         "render_ms": (recv.get("stats") or {}).get("render_ms"),
         "motion_compare": result.get("motion_compare"),
         "netem": (send.get("wire") or {}).get("netem"),

@@ -12,6 +12,14 @@ import time
 from dataclasses import asdict, dataclass, field
 
 
+def quantiles(values: list[float]) -> dict | None:
+    """Median, 95th percentile, extremes and count (nearest rank): what call reports show."""
+    if not values:
+        return None
+    v = sorted(values)
+    return {"median": v[len(v) // 2], "p95": v[int(0.95 * (len(v) - 1))], "min": v[0], "max": v[-1], "n": len(v)}
+
+
 @dataclass
 class StreamBytes:
     motion: int = 0  # motion packets (avfr Packet bytes, as carried)
@@ -60,10 +68,8 @@ class CallStats:
                        "lost": self.frames_lost, "late": self.frames_late},
             "keyframes": self.keyframes,
         }  # fmt: skip
-        for name, values in (("render_ms", self.render_ms),):
-            if values:
-                ordered = sorted(values)
-                out[name] = {"median": ordered[len(ordered) // 2], "p95": ordered[int(0.95 * (len(ordered) - 1))], "n": len(ordered)}
+        if self.render_ms:
+            out["render_ms"] = quantiles(self.render_ms)
         return out
 
     def line(self) -> str:
