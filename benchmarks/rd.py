@@ -77,7 +77,7 @@ from benchmarks import vvc
 from benchmarks.provenance import git_state, machine, package_versions
 from benchmarks.metrics.frames import as_batch
 from benchmarks.metrics.psnr import psnr_frames
-from codec.bitstream.container import PREAMBLE_BYTES, AvfrReader, encode_record
+from codec.bitstream.container import AvfrReader
 from codec.bitstream.info import describe_file
 from codec.errors import AvfrError, InputError
 from codec.progress import progress_bar
@@ -145,24 +145,12 @@ class AvfrBits:
 
 
 def avfr_bits(path: Path) -> AvfrBits:
-    """Bit split of a stream; the audio framing is re-serialised record by record (exact)."""
+    """Bit split of a stream (``describe_file`` counts the audio framing exactly)."""
     info = describe_file(path)
-    framing, records = 0, PREAMBLE_BYTES
-    for packet in AvfrReader(path):
-        size = len(encode_record(packet))
-        records += size
-        if packet.HasField("audio"):
-            framing += size - len(packet.audio.data)
-        elif packet.HasField("header") and packet.header.audio_codec != avfr_pb2.AUDIO_CODEC_NONE:
-            bare = avfr_pb2.Packet()
-            bare.CopyFrom(packet)
-            for name in ("audio_codec", "audio_sample_rate", "audio_channels", "audio_bitrate"):
-                bare.header.ClearField(name)
-            framing += size - len(encode_record(bare))
-    if records != info.file_bytes:
-        raise AvfrError(f"{path}: re-serialised records ({records} B) differ from the file ({info.file_bytes} B); cannot split audio framing")
+    if not info.complete:
+        raise AvfrError(f"{path}: {info.stopped_at}: a damaged stream cannot be scored")
     b = info.bytes
-    return AvfrBits(info.file_bytes, b["keyframes"], b["motion"], b["overhead"], b["audio"], framing)
+    return AvfrBits(info.file_bytes, b["keyframes"], b["motion"], b["overhead"], b["audio"], info.audio_framing)
 
 
 @dataclass

@@ -5,6 +5,12 @@ payload, Opus packets); everything else in the file (magic, version, length pref
 protobuf tags, headers, timestamps) is overhead. The four parts therefore add up to the file
 size by construction, and the motion part is exactly what the motion coder produced
 (960 bits per frame in raw FP16 mode).
+
+Part of the overhead exists only because the stream carries speech: the framing of every
+audio record (length, CRC, tags, timestamp) and the header's audio fields. It is counted
+exactly (``audio_framing``, each record re-serialised) so that "video" can mean what a video
+codec would be charged for: ``video = keyframes + motion + overhead - audio_framing``. At 50
+audio packets a second this framing is most of the overhead.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from codec.bitstream.container import AvfrReader
+from codec.bitstream.container import AvfrReader, encode_record
 from codec.errors import StreamError
 from proto import avfr_pb2
 
@@ -33,6 +39,7 @@ class StreamInfo:
     keyframes: int = 0
     audio_packets: int = 0
     bytes: dict[str, int] = field(default_factory=lambda: {"keyframes": 0, "motion": 0, "audio": 0, "overhead": 0})
+    audio_framing: int = 0  # bytes of the overhead that frame the audio (see the module docstring)
     stopped_at: str | None = None
 
     @property
@@ -47,8 +54,13 @@ class StreamInfo:
     def motion_bits_per_frame(self) -> float:
         return self.bytes["motion"] * 8 / self.frames if self.frames else 0.0
 
+    @property
+    def video_bytes(self) -> int:
+        """Everything but the speech and its framing: what a video codec would be charged."""
+        return self.file_bytes - self.bytes["audio"] - self.audio_framing
+
     def kbps(self, part: str) -> float:
-        size = self.file_bytes if part == "total" else self.bytes[part]
+        size = {"total": self.file_bytes, "video": self.video_bytes}.get(part, self.bytes.get(part, 0))
         return size * 8 / 1000 / self.duration_s if self.duration_s else 0.0
 
     def to_dict(self) -> dict:
@@ -57,8 +69,9 @@ class StreamInfo:
         d.update(
             duration_s=self.duration_s,
             motion_bits_per_frame=int(mbpf) if mbpf == int(mbpf) else mbpf,
-            kbps={p: self.kbps(p) for p in ("keyframes", "motion", "audio", "overhead", "total")},
-            bpp_video=(self.file_bytes - self.bytes["audio"]) * 8 / max(self.frames * self.width * self.height, 1),
+            kbps={p: self.kbps(p) for p in ("keyframes", "motion", "audio", "overhead", "total", "video")},
+            video_bytes=self.video_bytes,
+            bpp_video=self.video_bytes * 8 / max(self.frames * self.width * self.height, 1),
             complete=self.complete,
         )
         return d
@@ -80,11 +93,13 @@ class StreamInfo:
             share = 100 * self.bytes[part] / self.file_bytes if self.file_bytes else 0
             lines.append(f"  {part:<10} {self.bytes[part]:>10} {self.kbps(part):>9.2f} {share:>6.1f}%")
         lines.append(f"  {'total':<10} {self.file_bytes:>10} {self.kbps('total'):>9.2f} {100:>6.1f}%")
-        video_bits = (self.file_bytes - self.bytes["audio"]) * 8
+        video_bits = self.video_bytes * 8
+        if self.audio_framing:
+            lines.append(f"  (of the overhead, {self.audio_framing} bytes frame the audio packets)")
         if self.frames:
             lines.append(
-                f"  video (all but audio): {video_bits / self.frames:.0f} bits/frame, "
-                f"{video_bits / (self.frames * self.width * self.height):.4f} bpp"
+                f"  video (all but the audio and its framing): {video_bits / self.frames:.0f} bits/frame, "
+                f"{self.kbps('video'):.2f} kbit/s, {video_bits / (self.frames * self.width * self.height):.4f} bpp"
             )
         if self.stopped_at:
             lines.append(f"  DAMAGED: {self.stopped_at}; the counts above cover the intact part")
@@ -119,6 +134,7 @@ def describe_file(path: Path) -> StreamInfo:
             elif kind == "audio":
                 info.audio_packets += 1
                 info.bytes["audio"] += len(packet.audio.data)
+            info.audio_framing += audio_framing(packet)
     except StreamError as err:
         if info.width == 0:
             raise
@@ -126,6 +142,24 @@ def describe_file(path: Path) -> StreamInfo:
     payload = info.bytes["keyframes"] + info.bytes["motion"] + info.bytes["audio"]
     info.bytes["overhead"] = info.file_bytes - payload
     return info
+
+
+AUDIO_HEADER_FIELDS = ("audio_codec", "audio_sample_rate", "audio_channels", "audio_bitrate")
+
+
+def audio_framing(packet: avfr_pb2.Packet) -> int:
+    """Bytes this record spends on the speech beyond the Opus payload: an audio record's whole
+    framing, or what the audio fields add to the header record; 0 for any other record."""
+    kind = packet.WhichOneof("body")
+    if kind == "audio":
+        return len(encode_record(packet)) - len(packet.audio.data)
+    if kind == "header" and packet.header.audio_codec != avfr_pb2.AUDIO_CODEC_NONE:
+        bare = avfr_pb2.Packet()
+        bare.CopyFrom(packet)
+        for name in AUDIO_HEADER_FIELDS:
+            bare.header.ClearField(name)
+        return len(encode_record(packet)) - len(encode_record(bare))
+    return 0
 
 
 def _read_header(info: StreamInfo, h: avfr_pb2.StreamHeader) -> None:

@@ -63,8 +63,12 @@ def test_info_counts_960_motion_bits_and_adds_up_to_file_size(encoded: Path, cap
     parts = info["bytes"]
     assert parts["keyframes"] + parts["motion"] + parts["audio"] + parts["overhead"] == encoded.stat().st_size
     assert parts["motion"] * 8 == 960 * FRAMES
+    # Each audio record's framing (length, CRC, tags) belongs to the speech, not the video.
+    assert info["audio_packets"] > 0 and info["audio_framing"] >= 5 * info["audio_packets"]
+    assert 0 <= parts["overhead"] - info["audio_framing"]
+    assert info["video_bytes"] + parts["audio"] + info["audio_framing"] == encoded.stat().st_size
     code, text, _ = run_cli(capsys, "info", str(encoded))
-    assert code == 0 and "kbit/s" in text and "960" in text
+    assert code == 0 and "kbit/s" in text and "960" in text and "frame the audio" in text
 
 
 def test_compact_motion_is_the_default_and_decodes_to_every_frame(
