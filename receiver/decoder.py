@@ -140,19 +140,46 @@ class Receiver:
         return (out.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
 
 
+class AudioTiming:
+    """Where each audio packet starts and how many samples it holds (at the stream's audio rate).
+
+    Explicit when the packet says so (``pts_samples``, else ``timestamp_us``); otherwise it
+    follows the previous packet directly and holds one Opus frame (format version 2 leaves the
+    timing of such packets out). Version 1 streams always carry it.
+    """
+
+    def __init__(self, sample_rate: int) -> None:
+        self.sample_rate = sample_rate
+        self.frame = sample_rate * opus.FRAME_MS // 1000
+        self.next_pts = 0
+
+    def place(self, audio: avfr_pb2.AudioPacket) -> tuple[int, int]:
+        if audio.pts_samples:
+            pts = audio.pts_samples
+        elif audio.timestamp_us:
+            pts = int(round(audio.timestamp_us * self.sample_rate / 1_000_000))
+        else:
+            pts = self.next_pts
+        count = audio.sample_count or self.frame
+        self.next_pts = pts + count
+        return pts, count
+
+
 def read_stream_audio(path: Path, header: avfr_pb2.StreamHeader) -> tuple[np.ndarray | None, str | None]:
     """Pass 1: decode every intact audio packet to 16 kHz mono PCM placed at its timestamp."""
     if header.audio_codec != avfr_pb2.AUDIO_CODEC_OPUS:
         return None, None
     rate = AudioFeatureConfig().sample_rate
     decoder = opus.OpusDecoder(input_sample_rate=header.audio_sample_rate, output_sample_rate=rate)
+    timing = AudioTiming(header.audio_sample_rate)
     chunks: list[tuple[int, np.ndarray]] = []
     error = None
     try:
         for packet in AvfrReader(path):
             if packet.HasField("audio"):
-                start = int(round(packet.audio.timestamp_us * rate / 1_000_000))
-                chunks.append((start, decoder.decode(packet.audio.data, packet.audio.sample_count or None)))
+                pts, count = timing.place(packet.audio)
+                start = int(round(pts * rate / header.audio_sample_rate))
+                chunks.append((start, decoder.decode(packet.audio.data, count)))
     except StreamError as err:
         error = str(err)
     if not chunks:

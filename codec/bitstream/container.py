@@ -2,7 +2,7 @@
 
 Byte layout (all integers little-endian)::
 
-    preamble   8 bytes   b"AVFR" | u16 format version (1) | u16 flags (0; reserved)
+    preamble   8 bytes   b"AVFR" | u16 format version (2; 1 is still read) | u16 flags (0; reserved)
     record*    varint N  length of the serialized Packet (protobuf base-128 varint, 1-4 bytes)
                N bytes   avfr_pb2.Packet, serialized
                4 bytes   u32 CRC-32 (zlib/IEEE) over the varint bytes and the N packet bytes
@@ -36,8 +36,8 @@ from codec.errors import OutputExistsError, StreamError
 from proto import avfr_pb2
 
 MAGIC = b"AVFR"
-FORMAT_VERSION = 1
-SUPPORTED_VERSIONS = frozenset({1})
+FORMAT_VERSION = 2  # 2: audio packets may leave their timing implied (proto/avfr.proto, AudioPacket)
+SUPPORTED_VERSIONS = frozenset({1, 2})
 _PREAMBLE = struct.Struct("<4sHH")
 PREAMBLE_BYTES = _PREAMBLE.size  # 8
 CRC_BYTES = 4

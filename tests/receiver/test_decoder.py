@@ -46,3 +46,27 @@ def test_batched_decoding_of_a_cut_stream_keeps_every_intact_frame(stream: Path,
     batched, report_batched = decode(cut, 8)
     assert 0 < len(batched) == len(single) < FRAMES
     assert report_batched.stopped_at is not None and report_single.stopped_at is not None
+
+
+def test_implied_audio_timing_decodes_as_the_explicit_timing_of_version_1(stream: Path, tmp_path: Path) -> None:
+    from codec.bitstream.container import AvfrReader, AvfrWriter
+    from receiver.decoder import read_header, read_stream_audio
+
+    packets = list(AvfrReader(stream))
+    audio = [p.audio for p in packets if p.HasField("audio")]
+    assert len(audio) > 10 and sum(not a.timestamp_us and not a.sample_count for a in audio) >= len(audio) - 2
+    explicit = tmp_path / "explicit.avfr"  # every packet's timing written out, as version 1 did
+    pts = 0
+    with AvfrWriter(explicit) as writer:
+        for p in packets:
+            if p.HasField("audio"):
+                count = p.audio.sample_count or 320
+                p.audio.pts_samples, p.audio.sample_count = pts, count
+                p.audio.timestamp_us = round(pts * 1_000_000 / 16000)
+                pts += count
+            writer.write(p)
+    implied_pcm, _ = read_stream_audio(stream, read_header(stream))
+    explicit_pcm, _ = read_stream_audio(explicit, read_header(explicit))
+    assert len(implied_pcm) > 16000 * FRAMES / 25 * 0.9
+    assert np.array_equal(implied_pcm, explicit_pcm)
+    assert explicit.stat().st_size - stream.stat().st_size >= 8 * (len(audio) - 2)  # what leaving it out saves

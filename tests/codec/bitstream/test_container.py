@@ -99,7 +99,7 @@ def test_packets_roundtrip_bit_exactly(tmp_path: Path) -> None:
     path = write(tmp_path / "a.avfr", packets)
     got = list(AvfrReader(path))
     assert [g.SerializeToString() for g in got] == [p.SerializeToString() for p in packets]
-    assert path.read_bytes()[:PREAMBLE_BYTES] == b"AVFR\x01\x00\x00\x00"
+    assert path.read_bytes()[:PREAMBLE_BYTES] == b"AVFR\x02\x00\x00\x00"
     assert path.stat().st_size == PREAMBLE_BYTES + sum(len(encode_record(p)) for p in packets)
 
 
@@ -211,7 +211,7 @@ def test_wrong_magic_and_version_are_rejected(tmp_path: Path) -> None:
     cases = {
         b"RIFF\x01\x00\x00\x00": "not an .avfr file",
         b"\x00\x00\x00\x18ftyp": "not an .avfr file",
-        preamble(2): "newer .avfr format version 2",
+        preamble(3): "newer .avfr format version 3",
         preamble(0): "unknown .avfr format version 0",
         b"AVFR\x01\x00\x01\x00": "flags",
     }
@@ -219,6 +219,8 @@ def test_wrong_magic_and_version_are_rejected(tmp_path: Path) -> None:
         (tmp_path / "b.avfr").write_bytes(head + body)
         with pytest.raises(StreamError, match=message):
             list(AvfrReader(tmp_path / "b.avfr"))
+    (tmp_path / "v1.avfr").write_bytes(preamble(1) + body)  # version 1 files stay readable
+    assert len(list(AvfrReader(tmp_path / "v1.avfr"))) == len(small_stream(1))
     with pytest.raises(StreamError, match="not an .avfr file"):
         list(AvfrReader(io.BytesIO(b"")))
     with pytest.raises(StreamError, match="does not exist"):
