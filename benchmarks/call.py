@@ -15,9 +15,10 @@ datagrams optionally dropped and delayed (``codec.call.wire``). Reported per con
   read the same clock), and the generator's render time alone;
 * whether the received motion stream equals the sent one (bit-exact, frame by frame).
 
-Conditions: clean with `avfr send`'s defaults (2 motion frames per message); clean with 1, 3
-and 4 frames per message (overhead against late frames); clean with a 150 ms play-out delay
-(the audio window's whole look-ahead); 10% loss and 50 ms jitter. Both processes share the two CPU cores (the sender's analysis and the
+Conditions: clean with `avfr send`'s defaults (2 motion frames per message, 60 ms Opus
+packets, 150 ms play-out delay); clean with 1, 3 and 4 frames per message (overhead against
+late frames); clean with 20 ms Opus packets (aiortc's own); clean with a 100 ms play-out
+delay; 10% loss and 50 ms jitter. Both processes share the two CPU cores (the sender's analysis and the
 receiver's generator), so render rate and latency here are the CPU case; ``speed.md`` has the
 generator's own cost.
 """
@@ -48,6 +49,7 @@ class CallCondition:
     name: str
     netem: str | None = None  # "loss=0.1,jitter=0.05"
     bundle: int = 2  # `avfr send`'s default
+    audio_frame_ms: int = 60  # `avfr send`'s default
     delay_ms: float = 1000 * PlayoutConfig().delay_s  # `avfr receive`'s default
     signaling: str = "tcp-socket"  # or "http" (the receiver's web server takes the offer)
 
@@ -57,7 +59,8 @@ CONDITIONS = (
     CallCondition("clean-bundle1", bundle=1),
     CallCondition("clean-bundle3", bundle=3),
     CallCondition("clean-bundle4", bundle=4),
-    CallCondition("clean-delay150", delay_ms=150.0),  # waits for the audio window's look-ahead
+    CallCondition("clean-opus20", audio_frame_ms=20),  # aiortc's packet duration
+    CallCondition("clean-delay100", delay_ms=100.0),
     CallCondition("loss10-jitter50", netem="loss=0.1,jitter=0.05"),
 )
 
@@ -91,7 +94,7 @@ def run_loopback_call(
         receive += ["--web", str(web_port)]
     send = [sys.executable, "-m", "codec.cli", "send", "--play-from", str(clip), "--max-seconds", str(seconds), *signaling,
             "--save-stream", str(out["sent.avfr"]), "--stats-json", str(files["sender"]), "--timeline",
-            str(files["sender-timeline"]), "--bundle", str(condition.bundle), "--force", "-q"]  # fmt: skip
+            str(files["sender-timeline"]), "--bundle", str(condition.bundle), "--audio-frame-ms", str(condition.audio_frame_ms), "--force", "-q"]  # fmt: skip
     if condition.netem:
         send += ["--netem", condition.netem]
     logs = {name: open(workdir / f"{name}.log", "w") for name in ("sender", "receiver")}
@@ -200,10 +203,13 @@ def markdown(rows: list[dict], meta: dict) -> str:
         "until the next self-contained frame, or the generator still busy).",
         "- latency = glass-to-glass per rendered frame: shown at the receiver minus taken from the source at the "
         "sender (same machine clock). It holds the sender's analysis, the network, the play-out delay "
-        "(`--delay-ms`, default 100: the sender's analysis and bundling plus jitter; 150 also waits for the audio "
-        "window's ~112 ms look-ahead, which lookahead.md found the shipped model does not use) and the render.",
-        "- under loss, latency rises: video plays against the audio clock, and aiortc's receiving audio jitter buffer "
-        "(16 packets, no loss concealment) holds the speech after a lost packet until it overflows, up to 320 ms.",
+        "(`--delay-ms`, default 150: the motion frames reach the receiver later than the speech they play against, "
+        "after the sender's analysis and bundling; shorter makes more of them late) and the render.",
+        "- audio: Opus in 60 ms packets by default (`--audio-frame-ms`; clean-opus20 is aiortc's 20 ms). The receiver "
+        "decodes each speech packet as soon as it is next in order and holds at most 4 (codec/call/opus_rtp.py).",
+        "- under loss, latency rises: video plays against the audio clock, and a lost speech packet stops the speech "
+        "until 4 later packets are in (aiortc's jitter buffer skips it then, with no concealment); aiortc takes one "
+        "packet out per packet in, so the delay a loss adds stays (at most the 4 packets).",
         "- motion bit-exact: received motion packets identical to the sent ones / motion packets sent.",
     ]
     return "\n".join(lines) + "\n"

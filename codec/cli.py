@@ -105,15 +105,19 @@ def _run_call(coroutine) -> dict:  # noqa: ANN001
 
 
 def _cmd_send(args: argparse.Namespace) -> int:
+    from codec.call.opus_rtp import OPUS_FRAME_MS
     from codec.call.signaling import create_signaling
     from sender.call import SendOptions, send_call
 
     check_outputs((args.save_stream, args.timeline, args.stats_json), args.force)
     if args.bundle < 1:
         raise InputError(f"--bundle must be at least 1 motion frame per message, got {args.bundle}")
+    if args.audio_frame_ms not in OPUS_FRAME_MS:
+        raise InputError(f"--audio-frame-ms must be one of {', '.join(map(str, OPUS_FRAME_MS))}, got {args.audio_frame_ms}")
     options = SendOptions(
         play_from=args.play_from, camera=args.camera, loop=args.loop, max_seconds=args.max_seconds,
-        encode=encode_options(args), bundle=args.bundle, audio_kbps=args.audio_kbps, netem=_netem(args.netem),
+        encode=encode_options(args), bundle=args.bundle, audio_kbps=args.audio_kbps, audio_frame_ms=args.audio_frame_ms,
+        netem=_netem(args.netem),
         save_stream=args.save_stream, timeline=args.timeline, quiet=args.quiet,
     )  # fmt: skip
     summary = _run_call(send_call(options, create_signaling(args, "offer")))
@@ -228,6 +232,10 @@ CALL_INTRA_PERIOD = 5
 # in 250; 3: 20 kbit/s, 1-8 late; 4: 18 kbit/s, 2-9 late (a late frame also breaks prediction
 # until the next self-contained frame). Latency is unchanged: the play-out delay absorbs the wait.
 CALL_BUNDLE = 2
+# Opus packets of a call (codec/call/opus_rtp.py): each carries ~50 bytes of IPv4/UDP/SRTP/RTP
+# headers. Measured (benchmarks/results/call.md): 60 ms packets take the speech from 31 to 21
+# kbit/s on the wire and the call from 61 to 44, for 40 ms more packetisation.
+CALL_AUDIO_FRAME_MS = 60
 
 
 def add_motion_arguments(p: argparse.ArgumentParser, intra_period: int | None = None) -> None:
@@ -314,6 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path, default=None, help="model .safetensors (default: the bundled model)")
     p.add_argument("--keyframe-quality", type=int, default=None, help="keyframe codec quality (default: the measured default)")
     p.add_argument("--audio-kbps", type=int, default=16, help="Opus bitrate of the audio track in kbit/s (default 16)")
+    p.add_argument("--audio-frame-ms", type=int, default=CALL_AUDIO_FRAME_MS,
+                   help=f"Opus packet duration, 20, 40 or 60 ms: longer packets spend fewer bits on RTP/UDP/IP headers (default {CALL_AUDIO_FRAME_MS})")  # fmt: skip
     p.add_argument(
         "--bundle",
         type=int,
@@ -339,8 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     default_delay_ms = 1000 * PlayoutConfig().delay_s
     p.add_argument("--delay-ms", type=float, default=default_delay_ms,
-                   help=f"play-out delay: covers the sender's analysis, bundling and jitter (default {default_delay_ms:g}; "
-                        "150 also waits for the speech after each frame)")  # fmt: skip
+                   help=f"play-out delay: lets the motion frames catch up with the speech they play against "
+                        f"(the sender's analysis, bundling, jitter; default {default_delay_ms:g})")  # fmt: skip
     p.add_argument("--model", type=Path, default=None, help="model .safetensors (default: the one the stream names, if bundled)")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N]")
     p.add_argument("--size", type=int, default=256, help="output size in pixels (default 256)")

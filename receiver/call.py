@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from codec.call import wire as wire_mod
+from codec.call.opus_rtp import configure_audio_receiver
 from codec.call.messages import CONTROL_LABEL, MOTION_LABEL, unpack_message
 from codec.call.stats import CallStats
 from codec.errors import InputError, StreamError
@@ -158,6 +159,7 @@ class CallReceiver:
         self.options = options
         self.signaling = signaling
         self.wire = wire_mod.install(options.netem)
+        configure_audio_receiver(options.playout.audio_packets)
         self.stats = CallStats()
         self.clock = PlayoutClock()
         self.audio = LiveAudio()

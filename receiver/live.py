@@ -113,11 +113,15 @@ class LiveAudio:
 
 @dataclass
 class PlayoutConfig:
-    # The sender's analysis and motion bundling, plus network jitter. The audio window's ~112 ms
-    # look-ahead is not waited for: benchmarks/results/lookahead.md measured that the shipped
-    # model's pictures do not change without it (a model whose mouth uses it wants 0.15).
-    delay_s: float = 0.10
+    # Video plays against the speech, which reaches the receiver sooner than the motion frames:
+    # those wait for the sender's analysis and bundling (and jitter). Measured on loopback with
+    # both ends on 2 cores (benchmarks/results/call.md): at 0.10 s ~14% of motion frames came
+    # late, at 0.15 s ~4%, at 0.20 s none. The audio window's ~112 ms look-ahead needs no extra
+    # wait: benchmarks/results/lookahead.md found the shipped model's pictures do not change
+    # without it.
+    delay_s: float = 0.15
     capacity_frames: int = 50  # motion frames held at most (2 s at 25 fps): memory is bounded
+    audio_packets: int = 4  # speech packets aiortc holds at most (codec/call/opus_rtp.py): bounds a loss's delay
     max_pending_keyframes: int = 4
 
 

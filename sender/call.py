@@ -29,7 +29,7 @@ import numpy as np
 
 from codec.call import wire as wire_mod
 from codec.call.messages import CONTROL_LABEL, MOTION_LABEL, MotionBundler, pack_message
-from codec.call.opus_rate import set_opus_bitrate
+from codec.call.opus_rtp import configure_opus_sender
 from codec.call.stats import CallStats
 from codec.errors import InputError
 from proto import avfr_pb2
@@ -47,6 +47,7 @@ class SendOptions:
     encode: EncodeOptions = field(default_factory=EncodeOptions)
     bundle: int = 2  # motion frames per data-channel message (codec/cli.py: CALL_BUNDLE)
     audio_kbps: int = 16
+    audio_frame_ms: int = 60  # Opus packet duration (codec/cli.py: CALL_AUDIO_FRAME_MS)
     netem: wire_mod.NetemConfig = field(default_factory=wire_mod.NetemConfig)
     save_stream: Path | None = None  # the avfr packets sent (no audio: that is the RTP track)
     timeline: Path | None = None  # JSON: when each frame was captured (for latency)
@@ -154,7 +155,7 @@ class CallSender:
         self.options = options
         self.signaling = signaling
         self.wire = wire_mod.install(options.netem)
-        set_opus_bitrate(options.audio_kbps * 1000)
+        configure_opus_sender(options.audio_kbps * 1000, options.audio_frame_ms)
         model = load_for_encoding(options.encode.model_path)
         self.sender = Sender(model, options.encode, has_audio=False)
         self.cropper = FaceCropper(out_size=crop_size_for(model.config.image_size))
