@@ -25,6 +25,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Awaitable, Callable
 
 import numpy as np
 
@@ -175,6 +176,7 @@ class CallReceiver:
         self.worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="avfr-render")
         self.render_job: asyncio.Future | None = None
         self.remote_audio = None
+        self.remote_audio_arrived = asyncio.Event()  # a viewer may connect before the call's speech does
         self.relay = None
         self.viewers: set = set()
         self.last_media = time.monotonic()
@@ -233,6 +235,7 @@ class CallReceiver:
     def _on_track(self, track) -> None:  # noqa: ANN001
         if track.kind == "audio":
             self.remote_audio = track
+            self.remote_audio_arrived.set()
             asyncio.ensure_future(self._consume_audio(self.relay.subscribe(track)))
 
     async def _consume_audio(self, track) -> None:  # noqa: ANN001
@@ -463,8 +466,7 @@ class CallReceiver:
         viewer = RTCPeerConnection()
         self.viewers.add(viewer)
         viewer.addTrack(PictureTrack(self))
-        if self.remote_audio is not None:
-            viewer.addTrack(self.relay.subscribe(self.remote_audio))
+        viewer.addTrack(DelayedAudioTrack(self.viewer_speech, self.picture_media_time))  # held back to the picture
         await viewer.setRemoteDescription(RTCSessionDescription(sdp=body["sdp"], type=body["type"]))
         await viewer.setLocalDescription(await viewer.createAnswer())
         return web.json_response({"sdp": viewer.localDescription.sdp, "type": viewer.localDescription.type})
@@ -476,6 +478,21 @@ class CallReceiver:
         self.stats.bytes.audio = self.wire.received.rtp
         if self.playout is not None:
             self.stats.frames_late = self.playout.jitter.stats.late
+
+    async def viewer_speech(self):  # noqa: ANN201 (an aiortc track)
+        """The call's speech for one more listener, once it has arrived."""
+        await self.remote_audio_arrived.wait()
+        return self.relay.subscribe(self.remote_audio)
+
+    def picture_media_time(self) -> float | None:
+        """The media time of the picture going on show now: frames are due ``delay_s`` after
+        their media time, and their picture appears a render later."""
+        stream_time = self.clock.stream_time(time.time())
+        if stream_time is None:
+            return None
+        render = self.stats.render_ms[-25:]
+        render_s = sorted(render)[len(render) // 2] / 1000.0 if render else 0.0
+        return stream_time - self.options.playout.delay_s - render_s
 
     def live_stats(self) -> dict:
         self._update_wire_bytes()
@@ -544,6 +561,41 @@ def _picture_track_class():  # noqa: ANN202
 
 def PictureTrack(call: CallReceiver):  # noqa: ANN201, N802 (a factory: aiortc is imported lazily)
     return _picture_track_class()(call)
+
+
+def _delayed_audio_track_class():  # noqa: ANN202
+    from aiortc.mediastreams import MediaStreamTrack
+
+    class _DelayedAudioTrack(MediaStreamTrack):
+        """Received speech for a browser viewer, each frame released once the picture of its media
+        time is on show. Relayed as it arrives, the speech would run a play-out delay and a
+        render (~0.3 s on CPU) ahead of the face; audio that early is plainly out of sync."""
+
+        kind = "audio"
+
+        def __init__(self, source: Callable[[], Awaitable], picture_media_time: Callable[[], float | None], poll_s: float = 0.005) -> None:
+            super().__init__()
+            self.open_source, self.picture_media_time, self.poll_s = source, picture_media_time, poll_s
+            self.source = None
+
+        async def recv(self):  # noqa: ANN202
+            if self.source is None:
+                self.source = await self.open_source()
+            frame = await self.source.recv()
+            start = None if frame.pts is None else frame.pts / frame.sample_rate  # as the play-out clock reads it
+            while start is not None:
+                shown = self.picture_media_time()
+                if shown is not None and shown >= start:
+                    break
+                await asyncio.sleep(self.poll_s)
+            return frame
+
+    return _DelayedAudioTrack
+
+
+def DelayedAudioTrack(source: Callable[[], Awaitable], picture_media_time: Callable[[], float | None]):  # noqa: ANN201, N802
+    """``source``: a coroutine function giving the speech track (awaited at the first frame)."""
+    return _delayed_audio_track_class()(source, picture_media_time)
 
 
 async def receive_call(options: ReceiveOptions, signaling) -> dict:  # noqa: ANN001

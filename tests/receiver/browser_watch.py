@@ -36,6 +36,12 @@ SHOWS_A_PICTURE = """() => {
 }"""
 PLAYING = "() => { const v = document.querySelector('video'); return v.videoWidth > 0 && v.currentTime > 1.5; }"
 HAS_STATS = "() => document.getElementById('stats').textContent.includes('rendered')"
+# Speech packets the page has received (the receiver relays them, held back to the picture).
+AUDIO_PACKETS = """async () => {
+  let n = 0;
+  (await window.avfrCall.getStats()).forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'audio') n += r.packetsReceived; });
+  return n;
+}"""
 # Two peer connections inside the page: can this browser, on this machine, do WebRTC at all?
 WEBRTC_SELF_CALL = """async () => {
   const a = new RTCPeerConnection(), b = new RTCPeerConnection();
@@ -102,7 +108,12 @@ def watch(url: str, screenshot: str) -> dict:
         page.wait_for_function(HAS_STATS, timeout=10_000)
         step("waiting for a picture (black until the first keyframe)")
         page.wait_for_function(SHOWS_A_PICTURE, timeout=30_000)
+        step("waiting for speech packets")
+        deadline = time.monotonic() + 20.0
+        while page.evaluate(AUDIO_PACKETS) <= 25 and time.monotonic() < deadline:
+            page.wait_for_timeout(200)
         seen = {
+            "audio_packets": page.evaluate(AUDIO_PACKETS),
             "size": page.evaluate("() => [document.querySelector('video').videoWidth, document.querySelector('video').videoHeight]"),
             "state": page.inner_text("#state"),
             "stats": page.inner_text("#stats"),

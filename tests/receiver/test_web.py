@@ -70,6 +70,7 @@ def test_browser_plays_the_reconstructed_call(tmp_path: Path, talking_heads: Pat
     assert "error" not in seen, f"{seen.get('error')}\n{seen.get('log')}\nreceiver: {result['logs']['receiver']}"
     assert result["exit_codes"] == {"sender": 0, "receiver": 0}, result["logs"]
     assert seen["size"] == [256, 256]
+    assert seen["audio_packets"] > 25  # the speech plays alongside (over half a second of it)
     assert "connected" in seen["state"]
     import imageio.v3 as iio
 
