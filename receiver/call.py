@@ -351,7 +351,9 @@ class CallReceiver:
             if not self.options.quiet and time.monotonic() - last_stats >= self.options.stats_every_s:
                 last_stats = time.monotonic()
                 self._update_wire_bytes()
-                print(f"receive: frame {self.playout.next_index} | {self.stats.line()}", file=sys.stderr)
+                lat = self.latency_ms()
+                print(f"receive: frame {self.playout.next_index} | {self.stats.line()} | latency here: "
+                      f"play-out {lat['playout']:.0f} + render {lat['render']:.0f} ms", file=sys.stderr)  # fmt: skip
         if self.render_job is not None:
             await self.render_job
 
@@ -490,13 +492,20 @@ class CallReceiver:
         stream_time = self.clock.stream_time(time.time())
         if stream_time is None:
             return None
+        return stream_time - sum(self.latency_ms().values()) / 1000.0
+
+    def latency_ms(self) -> dict[str, float]:
+        """The receiver's part of glass-to-glass latency: a frame goes on show its play-out delay
+        after its media time (against the speech's clock), plus a render. The sender's part
+        (capture to send) needs both clocks: benchmarks/call.py measures the whole."""
         render = self.stats.render_ms[-25:]
-        render_s = sorted(render)[len(render) // 2] / 1000.0 if render else 0.0
-        return stream_time - self.options.playout.delay_s - render_s
+        render_ms = sorted(render)[len(render) // 2] if render else 0.0
+        return {"playout": 1000 * self.options.playout.delay_s, "render": render_ms}
 
     def live_stats(self) -> dict:
         self._update_wire_bytes()
         out = self.stats.snapshot()
+        out["latency_ms"] = self.latency_ms()
         out["frame"] = self.playout.next_index if self.playout is not None else 0
         out["jitter"] = vars(self.playout.jitter.stats) if self.playout is not None else {}
         return out
