@@ -52,6 +52,9 @@ class CallCondition:
     audio_frame_ms: int = 60  # `avfr send`'s default
     delay_ms: float = 1000 * PlayoutConfig().delay_s  # `avfr receive`'s default
     signaling: str = "tcp-socket"  # or "http" (the receiver's web server takes the offer)
+    # The receiver starts this long before the sender, as a user's would be waiting for the call
+    # (it loads its model and starts MediaPipe and librosa ahead; the sender does so on start).
+    receiver_head_start_s: float = 3.0
 
 
 CONDITIONS = (
@@ -99,8 +102,9 @@ def run_loopback_call(
         send += ["--netem", condition.netem]
     logs = {name: open(workdir / f"{name}.log", "w") for name in ("sender", "receiver")}
     started = time.monotonic()
-    sender = subprocess.Popen(send, cwd=REPO, env=env, stdout=logs["sender"], stderr=subprocess.STDOUT)
     receiver = subprocess.Popen(receive, cwd=REPO, env=env, stdout=logs["receiver"], stderr=subprocess.STDOUT)
+    time.sleep(condition.receiver_head_start_s)
+    sender = subprocess.Popen(send, cwd=REPO, env=env, stdout=logs["sender"], stderr=subprocess.STDOUT)
     try:
         if on_started is not None:
             on_started(f"http://127.0.0.1:{web_port}/" if web_port is not None else None)

@@ -184,6 +184,7 @@ class CallReceiver:
         self.errors: list[str] = []
         self._ready: asyncio.Future | None = None
         self._preloaded = None
+        self._preloaded_inputs = None
         self.worker.submit(self._preload_model)  # before the call: loading takes seconds, frames would pile up
 
     # ------------------------------------------------------------------ network
@@ -309,6 +310,13 @@ class CallReceiver:
         from codec.errors import ModelError
         from codec.zoo import load_for_encoding
 
+        from codec.model_input import ModelInputMaker
+
+        # Everything slow to start, before the call, not on its first frames (measured: nothing
+        # was shown for the first ~3 s). The first log-mel imports librosa and builds its filter
+        # bank (1.5 s); a MediaPipe session takes ~0.6 s (made for the usual stream size).
+        self.audio.window(0, 25.0)
+        self._preloaded_inputs = ModelInputMaker(256, static_image_mode=True)
         try:
             self._preloaded = load_for_encoding(self.options.model_path)
         except ModelError:
@@ -324,7 +332,7 @@ class CallReceiver:
         model = self._preloaded
         if model is None or (self.header.model_sha256 and model.weights_sha256 != self.header.model_sha256):
             model = resolve_model_for_stream(self.header.model_id, self.header.model_sha256, self.options.model_path)
-        self.receiver = Receiver(model, self.header, pick_device(self.options.device))
+        self.receiver = Receiver(model, self.header, pick_device(self.options.device), self._preloaded_inputs)
 
     # ------------------------------------------------------------------ play-out
 

@@ -106,7 +106,7 @@ class HttpAnswerSignaling:
 class RetryingTcpSignaling:
     """aiortc's tcp-socket signaling, but the answerer waits for the offerer to listen."""
 
-    def __init__(self, host: str, port: int, attempts: int = 100) -> None:
+    def __init__(self, host: str, port: int, attempts: int = 600) -> None:  # 60 s: a receiver may be started first
         from aiortc.contrib.signaling import TcpSocketSignaling
 
         self._inner = TcpSocketSignaling(host, port)
