@@ -20,10 +20,11 @@ from __future__ import annotations
 import io
 import os
 import subprocess
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from functools import lru_cache
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -39,18 +40,37 @@ _DECODE_TIMEOUT_S = 10  # libjxl in FFmpeg can spin forever on a truncated codes
 # --------------------------------------------------------------------------- backends
 
 
+@contextmanager
+def normal_scheduling() -> Iterator[None]:
+    """Give the calling thread its scheduling policy back after a codec library ran in it.
+
+    SVT-AV1, run as root, switches the thread that opens it to real-time SCHED_FIFO 99 and
+    leaves it there. Every thread and process started from it afterwards inherits that; two
+    of them busy at once then own both cores and nothing else runs again (this froze a whole
+    test run: the browser it started spun at FIFO 99).
+    """
+    policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+    try:
+        yield
+    finally:
+        if os.sched_getscheduler(0) != policy or os.sched_getparam(0) != param:
+            os.sched_setscheduler(0, policy, param)
+
+
 def _av_encode(encoder: str, rgb: np.ndarray, pix_fmt: str, options: dict[str, str]) -> bytes:
     import av
     from av.codec.context import CodecContext
 
-    ctx = CodecContext.create(encoder, "w")
-    ctx.width, ctx.height = rgb.shape[1], rgb.shape[0]
-    ctx.pix_fmt = pix_fmt
-    ctx.time_base = Fraction(1, 25)
-    ctx.options = options
-    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(format=pix_fmt)
-    frame.pts = 0
-    packets = ctx.encode(frame) + ctx.encode(None)
+    with normal_scheduling():
+        ctx = CodecContext.create(encoder, "w")
+        ctx.width, ctx.height = rgb.shape[1], rgb.shape[0]
+        ctx.pix_fmt = pix_fmt
+        ctx.time_base = Fraction(1, 25)
+        ctx.options = options
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(format=pix_fmt)
+        frame.pts = 0
+        packets = ctx.encode(frame) + ctx.encode(None)
+        del ctx  # closes the encoder and its threads here, under the guard
     return b"".join(bytes(p) for p in packets)
 
 

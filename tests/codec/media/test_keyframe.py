@@ -82,3 +82,16 @@ def test_bad_input_images_are_refused(face: np.ndarray) -> None:
         encode_keyframe(face[:255], "jpeg")
     with pytest.raises(ValueError, match="quality"):
         encode_keyframe(face, "jpeg", quality=101)
+
+
+@pytest.mark.parametrize("codec", list(CODECS))
+def test_a_codec_leaves_the_thread_at_normal_priority(face: np.ndarray, codec: str) -> None:
+    """SVT-AV1 as root switched its caller to real-time FIFO 99, and everything started after
+    inherited it (a browser spinning at that priority froze a test run)."""
+    import os
+
+    if codec not in available_codecs():
+        pytest.skip(f"{codec} is not available here")
+    before = (os.sched_getscheduler(0), os.sched_getparam(0))
+    decode_keyframe(encode_keyframe(face, codec), CODECS[codec].proto, size=(256, 256))
+    assert (os.sched_getscheduler(0), os.sched_getparam(0)) == before
