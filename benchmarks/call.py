@@ -49,7 +49,7 @@ class CallCondition:
     name: str
     netem: str | None = None  # "loss=0.1,jitter=0.05"
     bundle: int = 2  # `avfr send`'s default
-    audio_frame_ms: int = 60  # `avfr send`'s default
+    audio_frame_ms: int | None = None  # None: `avfr send`'s default
     delay_ms: float = 1000 * PlayoutConfig().delay_s  # `avfr receive`'s default
     signaling: str = "tcp-socket"  # or "http" (the receiver's web server takes the offer)
     # The receiver starts this long before the sender, as a user's would be waiting for the call
@@ -97,7 +97,9 @@ def run_loopback_call(
         receive += ["--web", str(web_port)]
     send = [sys.executable, "-m", "codec.cli", "send", "--play-from", str(clip), "--max-seconds", str(seconds), *signaling,
             "--save-stream", str(out["sent.avfr"]), "--stats-json", str(files["sender"]), "--timeline",
-            str(files["sender-timeline"]), "--bundle", str(condition.bundle), "--audio-frame-ms", str(condition.audio_frame_ms), "--force", "-q"]  # fmt: skip
+            str(files["sender-timeline"]), "--bundle", str(condition.bundle), "--force", "-q"]  # fmt: skip
+    if condition.audio_frame_ms is not None:
+        send += ["--audio-frame-ms", str(condition.audio_frame_ms)]
     if condition.netem:
         send += ["--netem", condition.netem]
     logs = {name: open(workdir / f"{name}.log", "w") for name in ("sender", "receiver")}

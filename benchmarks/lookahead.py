@@ -18,7 +18,6 @@ worth in the first place.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from benchmarks.provenance import git_state, machine, package_versions
+from benchmarks.provenance import write_results
 from codec import audio_features
 from codec.evaluation import psnr
 from codec.losses.lpips import LPIPS
@@ -205,12 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lookahead: {out_json} exists: pass --force to overwrite it", file=sys.stderr)
         return 2
     result = run(args.model or default_model_path(), args.data.expanduser(), args.raw, args.max_frames)
-    result |= {"machine": machine(), "versions": package_versions(), "git": git_state()}
-    args.out.mkdir(parents=True, exist_ok=True)
-    out_json.write_text(json.dumps(result, indent=2))
-    (args.out / f"{args.name}.md").write_text(markdown(result) + f"\n![mouth LPIPS against look-ahead]({args.name}.png)\n")
-    plot(result, args.out / f"{args.name}.png")
-    print(markdown(result))
+    print(write_results(args.out, args.name, result, markdown, plot, image_alt="mouth LPIPS against look-ahead"))
     return 0
 
 

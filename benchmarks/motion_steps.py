@@ -20,7 +20,6 @@ keypoints without its CABAC stage as a reference; its step is also measured with
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.provenance import git_state, machine, package_versions
-from codec.bitstream.compact_motion import CompactMotionEncoder, CompactMotionParams, quantise
+from benchmarks.provenance import write_results
+from codec.bitstream.compact_motion import CompactMotionEncoder, CompactMotionParams
 from codec.evaluation import psnr
 from codec.losses.lpips import LPIPS
 from codec.model import load_model
@@ -225,12 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"motion_steps: {out_json} exists: pass --force to overwrite it", file=sys.stderr)
         return 2
     result = run(args.model or default_model_path(), args.data.expanduser(), args.max_frames, args.lpips_budget)
-    result |= {"machine": machine(), "versions": package_versions(), "git": git_state()}
-    args.out.mkdir(parents=True, exist_ok=True)
-    out_json.write_text(json.dumps(result, indent=2))
-    (args.out / f"{args.name}.md").write_text(markdown(result))
-    plot(result, args.out / f"{args.name}.png")
-    print(markdown(result))
+    print(write_results(args.out, args.name, result, markdown, plot))
     return 0
 
 

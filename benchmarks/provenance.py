@@ -3,11 +3,13 @@ compared only when machines and versions match."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
 from importlib import metadata
 from pathlib import Path
+from typing import Callable
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("avfr", "torch", "numpy", "scipy", "mediapipe", "opencv-contrib-python", "imageio-ffmpeg", "av", "matplotlib", "protobuf")
@@ -55,3 +57,18 @@ def git_state() -> dict[str, object]:
             return ""
 
     return {"commit": git("rev-parse", "HEAD") or "unknown", "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+
+
+def write_results(
+    out_dir: Path, name: str, result: dict, markdown: Callable[[dict], str], plot: Callable[[dict, Path], object],
+    image_alt: str | None = None,
+) -> str:
+    """``result`` with its provenance as ``name.json``, its table as ``name.md`` (linking the
+    plot when ``image_alt`` is given) and its plot as ``name.png``; returns the table."""
+    result |= {"machine": machine(), "versions": package_versions(), "git": git_state()}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{name}.json").write_text(json.dumps(result, indent=2))
+    table = markdown(result)
+    (out_dir / f"{name}.md").write_text(table + (f"\n![{image_alt}]({name}.png)\n" if image_alt else ""))
+    plot(result, out_dir / f"{name}.png")
+    return table
