@@ -10,9 +10,9 @@ That is why `avfr receive` waits 150 ms by default, and why a call misses the 15
 aim. Here every look-ahead runs that exact computation (``LiveAudio`` holding the clip's speech
 cut at t + look-ahead) on the prepared dev clips, same-identity protocol of
 ``codec/training/evaluate.py``, and reports LPIPS and PSNR against the real frames on the whole
-picture and on the mouth (the box around MediaPipe's lip landmarks of the real frame, a quarter
-larger each side, scaled to 64 px). "silence" (no speech at all) shows what the audio path is
-worth in the first place.
+picture and on the mouth, and how the decoded mouth and eyes open and close with the real ones
+(all from :mod:`codec.face_measures`, as the model card and ``benchmarks.rd``). "silence" (no
+speech at all) shows what the audio path is worth in the first place.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from benchmarks.provenance import write_results
 from codec import audio_features
 from codec.evaluation import psnr
+from codec.face_measures import FaceMeasures, as_frames, crop_mouths, mean_over_clips
 from codec.losses.lpips import LPIPS
 from codec.media import video_io
 from codec.model import load_model
@@ -40,8 +40,6 @@ from receiver.live import LiveAudio
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_RAW = REPO.parent / "shared" / "data" / "talking-heads" / "dev"
 LOOKAHEADS_MS = (None, 80.0, 40.0, 0.0)  # None: all the speech (the offline decoder's windows)
-MOUTH_PX = 64
-MOUTH_MARGIN = 0.25
 
 
 @dataclass
@@ -52,29 +50,9 @@ class Row:
     psnr_db: float
     mouth_lpips: float
     mouth_psnr_db: float
-
-
-def lip_indices() -> np.ndarray:
-    from mediapipe.python.solutions.face_mesh_connections import FACEMESH_LIPS
-
-    return np.array(sorted({i for edge in FACEMESH_LIPS for i in edge}), np.int64)
-
-
-def mouth_boxes(landmarks: np.ndarray, size: int, lips: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """(y0, y1, x0, x1) per frame: the lips' bounding box, enlarged, clipped to the picture."""
-    boxes = []
-    for lm in landmarks:
-        pts = lm[lips] * size
-        (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
-        mx, my = MOUTH_MARGIN * (x1 - x0), MOUTH_MARGIN * (y1 - y0) + MOUTH_MARGIN * (x1 - x0) / 2
-        box = (int(y0 - my), int(np.ceil(y1 + my)), int(x0 - mx), int(np.ceil(x1 + mx)))
-        boxes.append((max(box[0], 0), min(box[1], size), max(box[2], 0), min(box[3], size)))
-    return boxes
-
-
-def crop_mouths(pictures: torch.Tensor, boxes: list[tuple[int, int, int, int]]) -> torch.Tensor:
-    crops = [pictures[i : i + 1, :, y0:y1, x0:x1] for i, (y0, y1, x0, x1) in enumerate(boxes)]
-    return torch.cat([F.interpolate(c, size=(MOUTH_PX, MOUTH_PX), mode="bilinear", align_corners=False) for c in crops])
+    mouth_corr: float | None  # means over clips (codec.face_measures)
+    mouth_amplitude_ratio: float | None
+    eye_corr: float | None
 
 
 def live_windows(wave: np.ndarray, frames: list[int], fps: float, lookahead_ms: float | None) -> torch.Tensor:
@@ -88,43 +66,51 @@ def live_windows(wave: np.ndarray, frames: list[int], fps: float, lookahead_ms: 
     return torch.from_numpy(np.stack(windows))[:, None]
 
 
-def _uint8(x: torch.Tensor) -> np.ndarray:
-    return (x.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
-
-
 def _psnr_sum(pred: torch.Tensor, real: torch.Tensor) -> float:
-    return sum(min(psnr(a, b), 100.0) for a, b in zip(_uint8(pred), _uint8(real)))
+    return sum(min(psnr(a, b), 100.0) for a, b in zip(as_frames(pred), as_frames(real)))
 
 
 class Scorer:
-    """One model; per clip its source state, keypoints, speech and mouth boxes computed once."""
+    """One model; per clip its source state, keypoints, speech, and the real frames' face
+    track (landmarks, mouth boxes) computed once."""
 
     def __init__(self, model_path: Path, clips: list[ClipFrames], waves: list[np.ndarray], fps: float) -> None:
         self.model = load_model(model_path).eval()
         self.lpips = LPIPS("alex").eval()
+        self.faces = FaceMeasures(self.lpips)
         self.clips, self.waves, self.fps = clips, waves, fps
-        size = self.model.config.image_size
-        lips = lip_indices()
         with torch.no_grad():
             self.states = [self.model.encode_source(c.inputs[:1]) for c in clips]
             self.keypoints = [self.model.keypoints(c.inputs) for c in clips]
-        self.boxes = [mouth_boxes(c.landmarks[1:], size, lips) for c in clips]
+        self.tracks = [self.faces.track(c.inputs[1:]) for c in clips]
 
     @torch.no_grad()
     def score(self, name: str, lookahead_ms: float | None, silence: bool = False) -> Row:
-        sums = np.zeros(4)
-        frames = 0
-        for clip, wave, state, kps, boxes in zip(self.clips, self.waves, self.states, self.keypoints, self.boxes):
+        """Whole-picture figures: means over frames; mouth and eye figures: means over clips."""
+        sums, frames, faces = np.zeros(2), 0, []
+        for clip, wave, state, kps, track in zip(self.clips, self.waves, self.states, self.keypoints, self.tracks):
             if silence:
                 mels = torch.from_numpy(audio_features.silence_window())[None, None].expand(len(kps), 1, -1, -1)
             else:
                 mels = live_windows(wave, clip.frame_indices, self.fps, lookahead_ms)
             pred = torch.cat([self.model.reconstruct(state, kps[s : s + 16], mels[s : s + 16].float()) for s in range(0, len(kps), 16)])[1:]
             real = clip.inputs[1:, :3]
-            pm, rm = crop_mouths(pred, boxes), crop_mouths(real, boxes)
-            sums += [float(self.lpips(pred, real).sum()), _psnr_sum(pred, real), float(self.lpips(pm, rm).sum()), _psnr_sum(pm, rm)]
+            face = self.faces.compare(real, track, pred)
+            sums += [float(self.lpips(pred, real).sum()), _psnr_sum(pred, real)]
             frames += len(real)
-        return Row(name, -1.0 if silence else lookahead_ms, *(sums / frames))
+            faces.append(face.summary() | {"mouth_psnr_db": mouth_psnr(pred, real, face.boxes)})
+        m = mean_over_clips(faces, ("mouth_lpips", "mouth_psnr_db", "mouth_corr", "mouth_amplitude_ratio", "eye_corr"))
+        return Row(name, -1.0 if silence else lookahead_ms, sums[0] / frames, sums[1] / frames, m["mouth_lpips"], m["mouth_psnr_db"],
+                   m["mouth_corr"], m["mouth_amplitude_ratio"], m["eye_corr"])  # fmt: skip
+
+
+def mouth_psnr(pred: torch.Tensor, real: torch.Tensor, boxes: list) -> float | None:
+    """Mean PSNR of the mouth crops over the frames with a box."""
+    boxed = [i for i, b in enumerate(boxes) if b is not None]
+    if not boxed:
+        return None
+    pm, rm = (crop_mouths(x[boxed], [boxes[i] for i in boxed]) for x in (pred, real))
+    return _psnr_sum(pm, rm) / len(boxed)
 
 
 def run(model: Path, data: Path, raw: Path, max_frames: int, progress: bool = True) -> dict:
@@ -156,22 +142,34 @@ def markdown(result: dict) -> str:
         f"model `{Path(result['model']).name}`. Each frame's audio window as a live receiver computes it when it holds the speech up to "
         "the frame's time + the look-ahead (silence after).",
         "",
-        "| speech after the frame | LPIPS | PSNR dB | mouth LPIPS | d mouth LPIPS vs full | mouth PSNR dB |",
-        "|---|---|---|---|---|---|",
+        "| speech after the frame | LPIPS | PSNR dB | mouth LPIPS | d mouth LPIPS vs full | mouth PSNR dB | mouth corr | mouth amp ratio | eye corr |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        lines.append(f"| {r['setting']} | {r['lpips']:.4f} | {r['psnr_db']:.2f} | {r['mouth_lpips']:.4f} | "
-                     f"{r['mouth_lpips'] - full['mouth_lpips']:+.4f} | {r['mouth_psnr_db']:.2f} |")  # fmt: skip
+        lines.append(f"| {r['setting']} | {r['lpips']:.4f} | {r['psnr_db']:.2f} | {_f(r['mouth_lpips'], 4)} | "
+                     f"{_f(_diff(r['mouth_lpips'], full['mouth_lpips']), 4, '+')} | {_f(r['mouth_psnr_db'], 2)} | "
+                     f"{_f(r['mouth_corr'], 3)} | {_f(r['mouth_amplitude_ratio'], 3)} | {_f(r['eye_corr'], 3)} |")  # fmt: skip
     lines += [
         "",
         "- full: every window complete (the offline decoder; a live receiver with `--delay-ms` >= ~120 plus jitter).",
+        "- LPIPS, PSNR: means over frames. Mouth and eye columns (`codec.face_measures`): means over clips.",
         "- mouth: the box around the real frame's lip landmarks, a quarter larger each side, scaled to 64x64.",
+        "- mouth corr / amp ratio: Pearson correlation and std ratio (decoded / real) of the mouth opening per frame (inner-lip "
+        "gap over the eye-corner distance, MediaPipe on both pictures at 256 px); eye corr: the same for the eyelid gap (blinks).",
         "- silence: no speech at all; the difference to full is all the audio path adds.",
         "",
         f"Machine: {result['machine']['cpu']} ({result['machine']['torch_threads']} torch threads), torch {result['machine']['torch']}; "
         f"commit {result['git']['commit'][:10]}{' (dirty tree)' if result['git']['dirty'] else ''}.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _f(v: float | None, digits: int, sign: str = "") -> str:
+    return "–" if v is None else f"{v:{sign}.{digits}f}"
+
+
+def _diff(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a - b
 
 
 def plot(result: dict, path: Path) -> Path:

@@ -4,7 +4,10 @@ The protocol is the paper's same-identity setting: in each dev clip (its first s
 face), the keyframe is the first face frame, every later frame (up to `max_frames`) drives
 the model, with the clip's own audio. We report mean LPIPS (AlexNet, the metric flavour) and
 mean PSNR against the real frames, next to "repeat the keyframe", the codec that sends no
-motion at all: a model that does not beat it is not worth its bits.
+motion at all: a model that does not beat it is not worth its bits. The face measures of
+:mod:`codec.face_measures` (mouth and eye opening followed, mouth-region LPIPS) are taken on
+the same driving frames; with ``audio_ablation`` every clip with speech is rendered again
+with silence in place of its speech, so each figure also says what the speech is worth.
 
 Inputs come from the prepared set, which holds the same crops, landmarks and log-mel the
 codec would compute, so this isolates the model from the keyframe codec's loss (the codec
@@ -16,12 +19,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
 
 from codec import audio_features
 from codec.evaluation import psnr
+from codec.face_measures import FaceComparison, FaceMeasures, as_frames, mean_over_clips
 from codec.losses.lpips import LPIPS
 from codec.model import AVFRModel, load_model
 from codec.networks.blocks import inverse_2x2, join_keypoints, split_keypoints
@@ -41,8 +46,8 @@ class ClipFrames:
     has_speech: bool = True  # False: the clip has no audio track, and mels are the silence window
 
 
-def dev_clips(data: Path, size: int, max_frames: int) -> list[ClipFrames]:
-    """First face shot of each dev clip, as model inputs (no augmentation)."""
+def dev_clips(data: Path, size: int, max_frames: int, names: Sequence[str] | None = None) -> list[ClipFrames]:
+    """First face shot of each dev clip (or of the clips ``names``), as model inputs (no augmentation)."""
     ds = PreparedDataset(data, size=size, split="dev", augment=False)
     clips, seen = [], set()
     for ref in ds.shots:
@@ -50,6 +55,8 @@ def dev_clips(data: Path, size: int, max_frames: int) -> list[ClipFrames]:
             continue
         seen.add(ref.clip)
         clip = ds.clips[ref.clip]
+        if names is not None and clip.entry["id"] not in names:
+            continue
         idx = [int(i) for i in ref.good[:max_frames]]
         frames = read_shot_frames(clip.directory / f"shot{ref.shot:02d}_{size}.mp4", [i - ref.start for i in idx])
         inputs = torch.stack([ds.model_input(f, clip.landmarks[i], False, None) for f, i in zip(frames, idx)])
@@ -73,16 +80,12 @@ def reconstruct_clip(model: AVFRModel, clip: ClipFrames, batch: int = 16) -> tor
     return torch.cat(out)
 
 
-def _to_uint8(x: torch.Tensor) -> np.ndarray:
-    return (x.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
-
-
 @torch.no_grad()
 def clip_metrics(pred: torch.Tensor, real: torch.Tensor, lpips: LPIPS) -> dict[str, float]:
     """Means over the driving frames (frame 0, the keyframe itself, excluded)."""
     pred, real = pred[1:], real[1:, :3]
     repeat = real[:1].expand_as(real)
-    p8, r8, k8 = _to_uint8(pred), _to_uint8(real), _to_uint8(repeat)
+    p8, r8, k8 = as_frames(pred), as_frames(real), as_frames(repeat)
     finite = lambda xs: float(np.mean([min(x, 100.0) for x in xs]))  # noqa: E731
     return {
         "frames": int(pred.shape[0]),
@@ -98,29 +101,72 @@ def without_speech(clip: ClipFrames) -> ClipFrames:
     return replace(clip, mels=silence, has_speech=False)
 
 
-def evaluate_model(model_path: Path, data: Path, max_frames: int = 100, progress: bool = True, audio_ablation: bool = False) -> dict:
-    """``audio_ablation``: also render every clip with speech as if it had none, so the card
-    can say whether the audio path changes the picture at all."""
-    model = load_model(model_path).eval()
-    lpips = LPIPS("alex").eval()
-    clips = dev_clips(data, model.config.image_size, max_frames)
-    per_clip = {}
-    for clip in progress_bar(clips, desc="evaluate", unit="clip", disable=not progress):
-        pred = reconstruct_clip(model, clip)
-        per_clip[clip.name] = clip_metrics(pred, clip.inputs, lpips) | {"has_speech": clip.has_speech}
-        if audio_ablation and clip.has_speech:
-            silent = clip_metrics(reconstruct_clip(model, without_speech(clip)), clip.inputs, lpips)
-            per_clip[clip.name] |= {"lpips_without_speech": silent["lpips"], "psnr_db_without_speech": silent["psnr_db"]}
+SERIES_DECIMALS = 4  # mouth-opening series kept for plots: 1e-4 of the eye-corner distance
+
+
+SAME_WITHOUT_SPEECH = ("frames", "face_frames", "no_face_real", "repeat_keyframe_lpips", "repeat_keyframe_psnr_db")  # not rendered
+
+
+def _without_speech_keys(record: dict) -> dict:
+    return {f"{k}_without_speech": v for k, v in record.items() if k not in SAME_WITHOUT_SPEECH}
+
+
+def evaluate_clip(model: AVFRModel, clip: ClipFrames, lpips: LPIPS, faces: FaceMeasures, audio_ablation: bool) -> tuple[dict, dict]:
+    """One clip's record (whole picture, face measures; with ``audio_ablation`` and speech,
+    the same again rendered with silence, keys ``*_without_speech``) and its mouth-opening
+    series (real, decoded, decoded with silence) over the driving frames."""
+    real = clip.inputs[1:, :3]
+    real_track = faces.track(real)
+    pred = reconstruct_clip(model, clip)
+    face = faces.compare(real, real_track, pred[1:])
+    record = clip_metrics(pred, clip.inputs, lpips) | face.summary() | {"has_speech": clip.has_speech}
+    series = {"real": _series(real_track.openings["mouth"]), "decoded": _series(face.decoded.openings["mouth"])}
+    if audio_ablation and clip.has_speech:
+        silent_pred = reconstruct_clip(model, without_speech(clip))
+        silent: FaceComparison = faces.compare(real, real_track, silent_pred[1:])
+        record |= _without_speech_keys(clip_metrics(silent_pred, clip.inputs, lpips) | silent.summary())
+        series["decoded_without_speech"] = _series(silent.decoded.openings["mouth"])
+    return record, series
+
+
+def _series(values: np.ndarray) -> list[float | None]:
+    return [None if not np.isfinite(v) else round(float(v), SERIES_DECIMALS) for v in values]
+
+
+def summarise(per_clip: dict[str, dict]) -> dict:
+    """Means: whole-picture figures weighted by frames over all clips; face measures as means
+    over clips (all clips, and ``speech_clips_*`` over the clips with speech, where the
+    targets are); ``*_without_speech`` over the clips that were also rendered with silence."""
     keys = ["lpips", "psnr_db", "repeat_keyframe_lpips", "repeat_keyframe_psnr_db"]
     weights = np.array([m["frames"] for m in per_clip.values()], np.float64)
     mean = {k: float(np.average([m[k] for m in per_clip.values()], weights=weights)) for k in keys}
-    speech = [m for m in per_clip.values() if "lpips_without_speech" in m]
-    if speech:
-        w = [m["frames"] for m in speech]
+    mean |= mean_over_clips(per_clip.values())
+    speech = [m for m in per_clip.values() if m["has_speech"]]
+    mean |= {f"speech_clips_{k}": v for k, v in mean_over_clips(speech).items()}
+    ablated = [m for m in speech if "lpips_without_speech" in m]
+    if ablated:
+        w = [m["frames"] for m in ablated]
         for k in ("lpips", "lpips_without_speech", "psnr_db", "psnr_db_without_speech"):
-            mean[f"speech_clips_{k}"] = float(np.average([m[k] for m in speech], weights=w))
-        mean["speech_clips"] = len(speech)
-    return {"model": str(model_path), "data": str(data), "max_frames": max_frames, "mean": mean, "clips": per_clip}
+            mean[f"speech_clips_{k}"] = float(np.average([m[k] for m in ablated], weights=w))
+        mean |= {f"speech_clips_{k}": v for k, v in mean_over_clips(ablated, suffix="_without_speech").items()}
+        mean["speech_clips"] = len(ablated)
+    return mean
+
+
+def evaluate_model(
+    model_path: Path, data: Path, max_frames: int = 100, progress: bool = True, audio_ablation: bool = False, clip_names: Sequence[str] | None = None
+) -> dict:
+    """``audio_ablation``: also render every clip with speech as if it had none, so the card
+    can say whether the audio path changes the picture at all. ``series`` in the result: each
+    clip's mouth opening per driving frame (real, decoded, decoded with silence), for plots."""
+    model = load_model(model_path).eval()
+    lpips = LPIPS("alex").eval()
+    faces = FaceMeasures(lpips)
+    clips = dev_clips(data, model.config.image_size, max_frames, clip_names)
+    per_clip, series = {}, {}
+    for clip in progress_bar(clips, desc="evaluate", unit="clip", disable=not progress):
+        per_clip[clip.name], series[clip.name] = evaluate_clip(model, clip, lpips, faces, audio_ablation)
+    return {"model": str(model_path), "data": str(data), "max_frames": max_frames, "mean": summarise(per_clip), "clips": per_clip, "series": series}
 
 
 @torch.no_grad()
@@ -176,6 +222,10 @@ def _save(image: np.ndarray, path: Path) -> None:
     Image.fromarray(image).save(path)
 
 
+def _fmt(v: float | None, digits: int = 3) -> str:
+    return "n/a" if v is None else f"{v:.{digits}f}"
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
@@ -189,7 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         m = r["mean"]
         print(f"{r['model']}: LPIPS {m['lpips']:.4f} (repeat keyframe {m['repeat_keyframe_lpips']:.4f}), "
-              f"PSNR {m['psnr_db']:.2f} dB (repeat keyframe {m['repeat_keyframe_psnr_db']:.2f} dB)")
+              f"PSNR {m['psnr_db']:.2f} dB (repeat keyframe {m['repeat_keyframe_psnr_db']:.2f} dB); clips with speech: "
+              f"mouth corr {_fmt(m['speech_clips_mouth_corr'])}, amplitude ratio {_fmt(m['speech_clips_mouth_amplitude_ratio'])}, "
+              f"eye corr {_fmt(m['speech_clips_eye_corr'])}, mouth LPIPS {_fmt(m['speech_clips_mouth_lpips'])}")
     if args.output:
         args.output.write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -27,6 +27,11 @@ def test_same_identity_evaluation_reports_model_and_repeat_keyframe(prepared: Pa
     speech = [c for c in result["clips"].values() if c["has_speech"]]
     assert result["mean"]["speech_clips"] == len(speech) > 0  # the ablation ran on every clip with speech
     assert all(0.0 <= c["lpips_without_speech"] < 1.0 for c in speech)
-    for clip in result["clips"].values():
+    for name, clip in result["clips"].items():
         assert clip["frames"] == 5  # the keyframe itself is not scored
         assert 0.0 <= clip["lpips"] < 1.0 and 5.0 < clip["psnr_db"] < 60.0
+        assert 0.0 < clip["mouth_lpips"] < 1.0 and clip["face_frames"] + clip["no_face_real"] >= 0
+        assert clip["mouth_corr"] is None or -1.0 <= clip["mouth_corr"] <= 1.0
+        assert len(result["series"][name]["real"]) == len(result["series"][name]["decoded"]) == 5
+    assert all(0.0 < c["mouth_lpips_without_speech"] < 1.0 for c in speech)
+    assert result["mean"]["speech_clips_mouth_lpips_clips"] == len(speech)
