@@ -26,9 +26,9 @@ same box for both pictures.
 Degenerate clips: frames where MediaPipe finds no face on either side are dropped from both
 series (and counted). A clip with fewer than ``min_frames`` usable frames, or whose real
 series is constant (std below ``min_std``), has no correlation or ratio (None): there is
-nothing to follow. A decoded series that is constant while the real one varies scores
-correlation 0 and ratio 0: it follows nothing, and leaving such clips out of a mean would
-flatter a still mouth.
+nothing to follow. A decoded series that hardly moves (std below ``still_ratio`` of the real
+one's, e.g. "repeat the keyframe") scores correlation 0: its Pearson would only correlate
+MediaPipe's jitter, and leaving such clips out of a mean would flatter a still mouth.
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ class FaceMeasureConfig:
     min_detection_confidence: float = 0.5
     min_tracking_confidence: float = 0.5
     min_frames: int = 3  # usable frames a clip needs for a correlation
-    min_std: float = 1e-6  # opening std (fraction of the eye-corner distance) below which a series is constant
+    min_std: float = 1e-6  # opening std (fraction of the eye-corner distance) below which a real series is constant
+    still_ratio: float = 0.01  # a decoded series whose std is below this fraction of the real one's does not move
     mouth_px: int = 64  # mouth crops are scaled to this square for LPIPS
     mouth_margin: float = 0.25  # the lip box grows by this fraction of its size on each side
     lpips_batch: int = 32
@@ -149,8 +150,8 @@ def agreement(real: np.ndarray, decoded: np.ndarray, config: FaceMeasureConfig =
     sr, sd = float(r.std()), float(d.std())
     if sr < config.min_std:
         return Agreement(None, None, n, dropped, sr, sd)
-    if sd < config.min_std:
-        return Agreement(0.0, 0.0, n, dropped, sr, sd)
+    if sd < max(config.min_std, config.still_ratio * sr):
+        return Agreement(0.0, sd / sr, n, dropped, sr, sd)
     corr = float(np.mean((r - r.mean()) * (d - d.mean())) / (sr * sd))
     return Agreement(corr, sd / sr, n, dropped, sr, sd)
 

@@ -26,7 +26,7 @@ import torch
 
 from codec import audio_features
 from codec.evaluation import psnr
-from codec.face_measures import FaceComparison, FaceMeasures, as_frames, mean_over_clips
+from codec.face_measures import FACE_KEYS, FaceComparison, FaceMeasures, as_frames, mean_over_clips
 from codec.losses.lpips import LPIPS
 from codec.model import AVFRModel, load_model
 from codec.networks.blocks import inverse_2x2, join_keypoints, split_keypoints
@@ -104,23 +104,32 @@ def without_speech(clip: ClipFrames) -> ClipFrames:
 SERIES_DECIMALS = 4  # mouth-opening series kept for plots: 1e-4 of the eye-corner distance
 
 
-SAME_WITHOUT_SPEECH = ("frames", "face_frames", "no_face_real", "repeat_keyframe_lpips", "repeat_keyframe_psnr_db")  # not rendered
+SAME_WITHOUT_SPEECH = ("frames", "face_frames", "no_face_real", "repeat_keyframe_lpips", "repeat_keyframe_psnr_db")  # not rendered again
 
 
 def _without_speech_keys(record: dict) -> dict:
     return {f"{k}_without_speech": v for k, v in record.items() if k not in SAME_WITHOUT_SPEECH}
 
 
-def evaluate_clip(model: AVFRModel, clip: ClipFrames, lpips: LPIPS, faces: FaceMeasures, audio_ablation: bool) -> tuple[dict, dict]:
+REPEAT_FACE_KEYS = ("mouth_lpips", "mouth_corr", "mouth_amplitude_ratio", "eye_corr", "eye_amplitude_ratio")  # the still mouth's scores, for scale
+
+
+def evaluate_clip(
+    model: AVFRModel, clip: ClipFrames, lpips: LPIPS, faces: FaceMeasures, audio_ablation: bool, repeat_keyframe: bool = True
+) -> tuple[dict, dict]:
     """One clip's record (whole picture, face measures; with ``audio_ablation`` and speech,
-    the same again rendered with silence, keys ``*_without_speech``) and its mouth-opening
-    series (real, decoded, decoded with silence) over the driving frames."""
+    the same again rendered with silence, keys ``*_without_speech``; with ``repeat_keyframe``
+    the face measures of the keyframe shown throughout) and its mouth-opening series (real,
+    decoded, decoded with silence) over the driving frames."""
     real = clip.inputs[1:, :3]
     real_track = faces.track(real)
     pred = reconstruct_clip(model, clip)
     face = faces.compare(real, real_track, pred[1:])
     record = clip_metrics(pred, clip.inputs, lpips) | face.summary() | {"has_speech": clip.has_speech}
-    series = {"real": _series(real_track.openings["mouth"]), "decoded": _series(face.decoded.openings["mouth"])}
+    if repeat_keyframe:
+        still = faces.compare(real, real_track, clip.inputs[:1, :3].expand_as(real)).summary()
+        record |= {f"repeat_keyframe_{k}": still[k] for k in REPEAT_FACE_KEYS}
+    series = {"frame": clip.frame_indices[1:], "real": _series(real_track.openings["mouth"]), "decoded": _series(face.decoded.openings["mouth"])}
     if audio_ablation and clip.has_speech:
         silent_pred = reconstruct_clip(model, without_speech(clip))
         silent: FaceComparison = faces.compare(real, real_track, silent_pred[1:])
@@ -140,9 +149,10 @@ def summarise(per_clip: dict[str, dict]) -> dict:
     keys = ["lpips", "psnr_db", "repeat_keyframe_lpips", "repeat_keyframe_psnr_db"]
     weights = np.array([m["frames"] for m in per_clip.values()], np.float64)
     mean = {k: float(np.average([m[k] for m in per_clip.values()], weights=weights)) for k in keys}
-    mean |= mean_over_clips(per_clip.values())
+    face_keys = FACE_KEYS + tuple(f"repeat_keyframe_{k}" for k in REPEAT_FACE_KEYS if any(f"repeat_keyframe_{k}" in m for m in per_clip.values()))
+    mean |= mean_over_clips(per_clip.values(), face_keys)
     speech = [m for m in per_clip.values() if m["has_speech"]]
-    mean |= {f"speech_clips_{k}": v for k, v in mean_over_clips(speech).items()}
+    mean |= {f"speech_clips_{k}": v for k, v in mean_over_clips(speech, face_keys).items()}
     ablated = [m for m in speech if "lpips_without_speech" in m]
     if ablated:
         w = [m["frames"] for m in ablated]

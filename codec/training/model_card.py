@@ -1,9 +1,10 @@
 """Write the shipped model's card: data, steps, compute, dev metrics, loss curves, pictures.
 
 Run as ``python -m codec.training.model_card RUN_DIR --model FINAL --early EARLY``. The loss
-curves and numbers go into ``codec/weights/`` (committed); the sample grids show faces from
-the research-only clips, which must never be committed, so they are written to ``out/``
-(git-ignored) and the card says how to make them.
+curves, the numbers and the plot of the mouth opening over time (numbers only) go into
+``codec/weights/`` (committed); the sample grids show faces from the research-only clips,
+which must never be committed, so they are written to ``out/`` (git-ignored) and the card
+says how to make them. Every verdict in the card's reading is computed from the numbers.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -21,6 +23,21 @@ from codec.training.evaluate import ClipFrames, cross_identity_grid, dev_clips, 
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 PUBLIC_GRID = "cross_identity_public.png"  # the one grid that can be committed: no research-only pixels
+MOUTH_PLOT = "mouth_opening.png"  # real and decoded mouth opening over time: numbers, no pixels
+PLOTTED_CLIPS = 4  # dev clips with speech in the mouth plot (their series are kept in dev_metrics.json)
+FPS = 25.0  # the prepared data's frame rate
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Issue 13's targets for the model alone, on the dev clips with speech."""
+
+    mouth_corr: float = 0.8
+    mouth_amplitude_ratio: float = 0.8
+    silence_mouth_lpips_worse: float = 0.05  # silence instead of the speech: mouth LPIPS at least this much worse
+
+
+TARGETS = Targets()
 
 
 def plot_losses(log_csv: Path, out_png: Path) -> None:
@@ -45,6 +62,47 @@ def plot_losses(log_csv: Path, out_png: Path) -> None:
     fig.tight_layout()
     fig.savefig(out_png, dpi=110)
     plt.close(fig)
+
+
+def plotted_clips(result: dict, count: int = PLOTTED_CLIPS) -> list[str]:
+    """Clips with speech spread evenly through the sorted list: chosen by name, not by score."""
+    names = sorted(n for n, m in result["clips"].items() if m["has_speech"] and n in result.get("series", {}))
+    k = min(count, len(names))
+    picks = sorted({round(i * (len(names) - 1) / max(k - 1, 1)) for i in range(k)})
+    return [names[i] for i in picks]
+
+
+def plot_mouth_opening(result: dict, out_png: Path) -> None:
+    """One panel per plotted clip: the real mouth opening, the decoded one with the clip's speech
+    and with silence, over time. Numbers only: no frame of the research data."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(result["series"])
+    fig, axes = plt.subplots(len(names), 1, figsize=(8, 2.1 * len(names)), squeeze=False)
+    styles = {"real": ("real (the sender's frames)", "black", "-"), "decoded": ("decoded, with the speech", "tab:red", "-"),
+              "decoded_without_speech": ("decoded, with silence", "tab:gray", ":")}  # fmt: skip
+    for ax, name in zip(axes[:, 0], names):
+        series, clip = result["series"][name], result["clips"][name]
+        t = [f / FPS for f in series["frame"]]
+        for key, (label, colour, line) in styles.items():
+            if key in series:
+                ax.plot(t, [float("nan") if v is None else v for v in series[key]], line, color=colour, label=label, linewidth=1.2)
+        ax.set_title(f"{name}: corr {_num(clip['mouth_corr'])}, amplitude ratio {_num(clip['mouth_amplitude_ratio'])}", fontsize=8)
+        ax.set_ylabel("lip gap / eye corners", fontsize=7)
+        ax.grid(alpha=0.3)
+    axes[-1, 0].set_xlabel("time in the clip, s")
+    axes[0, 0].legend(fontsize=7, loc="upper right")
+    fig.suptitle(f"Mouth opening, real and decoded: {Path(result['model']).name} on dev clips", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=100)
+    plt.close(fig)
+
+
+def _num(v: float | None, digits: int = 2) -> str:
+    return "n/a" if v is None else f"{v:.{digits}f}"
 
 
 def load_photos(paths: list[Path]) -> list["np.ndarray"]:
@@ -81,17 +139,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pictures", type=Path, default=Path("out/model_card"))
     parser.add_argument("--compute", default="", help="free text: where and how long it trained")
     parser.add_argument("--history", default="", help="free text: changes made to the run while it trained")
-    parser.add_argument("--pictures-only", action="store_true", help="only the grids (the metrics of dev_metrics.json stand)")
+    parser.add_argument("--pictures-only", action="store_true", help="only the grids and plots (the metrics of dev_metrics.json stand)")
+    parser.add_argument("--out", type=Path, default=WEIGHTS, help="where the card and its committed files go (default: the package's weights)")
     args = parser.parse_args(argv)
 
-    WEIGHTS.mkdir(exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     if args.pictures_only:
-        final, early = (json.loads((WEIGHTS / "dev_metrics.json").read_text())[k] for k in ("final", "early"))
+        final, early = (json.loads((args.out / "dev_metrics.json").read_text())[k] for k in ("final", "early"))
     else:
-        plot_losses(args.run_dir / "log.csv", WEIGHTS / "loss_curves.png")
+        plot_losses(args.run_dir / "log.csv", args.out / "loss_curves.png")
         final = evaluate_model(args.model, args.data, args.max_frames, audio_ablation=True)
         early = evaluate_model(args.early, args.data, args.max_frames)
-        (WEIGHTS / "dev_metrics.json").write_text(json.dumps({"final": final, "early": early}, indent=2) + "\n")
+        final["series"] = {name: final["series"][name] for name in plotted_clips(final)}
+        early.pop("series")
+        (args.out / "dev_metrics.json").write_text(json.dumps({"final": final, "early": early}, indent=2) + "\n")
+    if final.get("series"):
+        plot_mouth_opening(final, args.out / MOUTH_PLOT)
+    else:
+        print(f"model card: {args.out / 'dev_metrics.json'} holds no mouth-opening series (made before they existed): {MOUTH_PLOT} not redrawn")
 
     model = load_model(args.model)
     clips = dev_clips(args.data, model.config.image_size, args.max_frames)
@@ -101,10 +166,10 @@ def main(argv: list[str] | None = None) -> int:
         stills = still_inputs(load_photos(sorted(args.stills.glob("*"))[:5]), model.config.image_size)
         cross_identity_grid(model, stills, driver, args.pictures / "cross_identity.png")
     public = still_inputs([public_photo()], model.config.image_size)
-    cross_identity_grid(model, public, driver, WEIGHTS / PUBLIC_GRID, columns=8, show_driver=False)
+    cross_identity_grid(model, public, driver, args.out / PUBLIC_GRID, columns=8, show_driver=False)
     args.driver_name = driver.name
     print(card_text(args, final, early, model))
-    (WEIGHTS / "MODEL_CARD.md").write_text(card_text(args, final, early, model))
+    (args.out / "MODEL_CARD.md").write_text(card_text(args, final, early, model))
     return 0
 
 
@@ -132,6 +197,7 @@ def run_facts(run_dir: Path) -> dict:
         "gan_start": cfg["gan_start_step"],
         "milestones": [round(m * cfg["steps"]) if m < 1 else m for m in cfg["lr_milestones"]],
         "losses": " + ".join(losses),
+        "config": cfg["model"],
     }
 
 
@@ -168,33 +234,53 @@ def card_text(args: argparse.Namespace, final: dict, early: dict, model) -> str:
     ]
     table = "\n".join(f"| {n} | {s} | {lp:.4f} | {ps:.2f} |" for n, s, lp, ps in rows)
     frames = sum(c["frames"] for c in final["clips"].values())
-    return f"""# Model card: avfr-light-128
+    size = model.config.image_size
+    return f"""# Model card: {args.model.stem}
 
-The default model bundled with avfr (`codec/weights/avfr-light-128.safetensors`, fp16).
+The default model bundled with avfr (`codec/weights/{args.model.name}`, fp16).
 
-- **Network**: AVFR-GAN as in `docs/MODEL.md`, configuration `light-128` (128x128,
+- **Network**: AVFR-GAN as in `docs/MODEL.md`, configuration `{facts['config']}` ({size}x{size},
   10 keypoints with Jacobians), {count_parameters(model) / 1e6:.2f} M parameters (receiver side).
 - **Data**: `avfr prepare ../shared/data/talking-heads/train/ ... --max-seconds-per-identity`:
   {facts['clips']} clips of {facts['identities']} identities ({facts['frames']} frames of 25 fps face crops,
   {facts['skipped']} clips skipped for want of a face), sampling balanced by identity. Research-only
   data: no frame of it is in this repository.
-- **Training**: `avfr train light-128`: Adam {facts['lr']:g}, betas 0.5/0.999, {schedule_text(facts, step)};
+- **Training**: `avfr train {facts['config']}`: Adam {facts['lr']:g}, betas 0.5/0.999, {schedule_text(facts, step)};
   {facts['losses']}; {gan_text(facts, step)}; {step} steps of batch {facts['batch']}.
   Compute: {args.compute or 'see the closing notes'}.{history}
 - **Loss curves**: `loss_curves.png` beside this file.
 
 ## Same-identity reconstruction on dev/
 
-Protocol (`codec/training/evaluate.py`): in each of the 21 dev clips (identities unseen in
+Protocol (`codec/training/evaluate.py`): in each of the {len(final['clips'])} dev clips (identities unseen in
 training), keyframe = first face frame, driving = each later frame (at most {args.max_frames}),
 the clip's own audio; {frames} driving frames in all. LPIPS is AlexNet LPIPS v0.1; PSNR on
-RGB at 128x128. This measures the model alone (prepared crops, no keyframe coding).
+RGB at {size}x{size}. This measures the model alone (prepared crops, no keyframe coding).
 
 | model | steps | mean LPIPS (lower is better) | mean PSNR dB |
 |---|---|---|---|
 {table}
 
 Per-clip values: `dev_metrics.json`.
+
+## The mouth and the eyes
+
+{face_table(final, early, meta.get("train_step", "?"), meta_early.get("train_step", "?"))}
+
+Measures (`codec/face_measures.py`), on the driving frames: the mouth opening is the inner-lip
+gap (MediaPipe face-mesh points 13-14) over the eye-corner distance (33-263), the eye opening
+the eyelid gaps (159-145, 386-374) over the same distance, averaged over both eyes; MediaPipe
+tracks the real and the decoded pictures alike, each resized to 256 px first. Per clip:
+Pearson correlation of the decoded series with the real one, and amplitude ratio std(decoded) /
+std(real); then the mean over clips. Mouth LPIPS: the box around the real frame's lips, a
+quarter larger each side, scaled to 64x64. "With silence": the same frames rendered with the
+silence window in place of the clip's speech. The eye opening also changes when the head
+nods, so part of the eyes' correlation is pose, not blinks.
+
+![real and decoded mouth opening over time]({MOUTH_PLOT})
+
+`{MOUTH_PLOT}`: the mouth opening over time in {len(final.get('series', {}))} dev clips with speech
+(chosen by name), real and decoded, with speech and with silence; numbers only.
 
 ## Pictures
 
@@ -214,6 +300,61 @@ The other grids show faces from research-only clips, so they are not committed; 
 
 {reading(final, early)}
 """
+
+
+def face_table(final: dict, early: dict, step: object, early_step: object) -> str:
+    """Speech clips' face measures: the shipped model with speech and with silence, its early
+    checkpoint, the still keyframe, and the targets."""
+    f, e = final["mean"], early["mean"]
+    cols = ("mouth_corr", "mouth_amplitude_ratio", "eye_corr", "eye_amplitude_ratio", "mouth_lpips")
+    rows = [
+        ("shipped model, with the clip's speech", [f.get(f"speech_clips_{k}") for k in cols]),
+        ("shipped model, with silence instead", [f.get(f"speech_clips_{k}_without_speech") for k in cols]),
+        (f"same run, early checkpoint (step {early_step}), with speech", [e.get(f"speech_clips_{k}") for k in cols]),
+        ("repeat the keyframe (no motion)", [f.get(f"speech_clips_repeat_keyframe_{k}") for k in cols]),
+    ]
+    t = TARGETS
+    lines = [
+        f"On the {f.get('speech_clips_mouth_corr_clips', 0)} dev clips with speech (model at step {step}); mean over clips.",
+        "",
+        "| rendering | mouth corr | mouth amplitude ratio | eye corr | eye amplitude ratio | mouth LPIPS |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [f"| {name} | " + " | ".join(_num(v, 4 if k == "mouth_lpips" else 3) for k, v in zip(cols, vals)) + " |" for name, vals in rows]
+    lines.append(f"| target | >= {t.mouth_corr:g} | >= {t.mouth_amplitude_ratio:g} | reported | reported | "
+                 f"silence >= {100 * t.silence_mouth_lpips_worse:g}% worse |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def face_reading(f: dict) -> list[str]:
+    """The mouth targets and what the speech does, judged from the speech clips' means."""
+    t, lines = TARGETS, []
+    corr, amp = f.get("speech_clips_mouth_corr"), f.get("speech_clips_mouth_amplitude_ratio")
+    if corr is None or amp is None:
+        return ["- The mouth: no dev clip with speech had a measurable mouth opening; nothing to report."]
+    met = lambda ok: "met" if ok else "NOT met"  # noqa: E731
+    lines.append(
+        f"- The mouth: the decoded mouth opening follows the real one with mean correlation {corr:.2f} (target >= "
+        f"{t.mouth_corr:g}: {met(corr >= t.mouth_corr)}) and moves {amp:.2f} times as much (amplitude ratio, target >= "
+        f"{t.mouth_amplitude_ratio:g}: {met(amp >= t.mouth_amplitude_ratio)})"
+        + ("." if amp >= 0.5 else ": the mouth barely moves.")
+    )
+    eye = f.get("speech_clips_eye_corr")
+    if eye is not None:
+        lines.append(f"- The eyes: the decoded eye opening follows the real one with mean correlation {eye:.2f} "
+                     f"(amplitude ratio {_num(f.get('speech_clips_eye_amplitude_ratio'))}).")  # fmt: skip
+    lp, lp_silent = f.get("speech_clips_mouth_lpips"), f.get("speech_clips_mouth_lpips_without_speech")
+    corr_silent = f.get("speech_clips_mouth_corr_without_speech")
+    if lp is not None and lp_silent is not None and corr_silent is not None:
+        worse = lp_silent / lp - 1.0
+        helps = worse >= t.silence_mouth_lpips_worse and corr_silent < corr
+        lines.append(
+            f"- The speech: with silence instead of it, mouth LPIPS goes {lp:.4f} -> {lp_silent:.4f} ({100 * worse:+.1f}%, target "
+            f">= +{100 * t.silence_mouth_lpips_worse:g}%: {met(worse >= t.silence_mouth_lpips_worse)}) and the mouth correlation "
+            f"{corr:.2f} -> {corr_silent:.2f} ({'lower' if corr_silent < corr else 'NOT lower'}): "
+            + ("the speech does measurable good to the mouth." if helps else "the speech does not yet do measurable good to the mouth.")
+        )
+    return lines
 
 
 def reading(final: dict, early: dict) -> str:
@@ -246,10 +387,10 @@ def reading(final: dict, early: dict) -> str:
             f"- The audio path: on the {f['speech_clips']} dev clips with speech, rendering with their speech and with silence "
             f"instead gives mean LPIPS {f['speech_clips_lpips']:.4f} and {f['speech_clips_lpips_without_speech']:.4f} "
             f"(PSNR {f['speech_clips_psnr_db']:.2f} and {f['speech_clips_psnr_db_without_speech']:.2f} dB): "
-            + ("the speech changes the picture measurably." if used else
-               "the model has not yet learned to use the speech (the mouth follows the keypoints only; "
-               "`benchmarks/results/lookahead.md` measures the mouth region alone).")
+            + ("the speech changes the whole picture measurably." if used else
+               "the speech does not change the whole picture measurably (the mouth alone: the next line).")
         )  # fmt: skip
+    lines += face_reading(f)
     lines.append("- Trained for hours on two CPU cores, not days on GPUs: expect soft detail and approximate expressions.")
     return "\n".join(lines)
 
