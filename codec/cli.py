@@ -39,12 +39,14 @@ def _compact_defaults():  # noqa: ANN202 (imported lazily: keeps `avfr --help` f
     return CompactMotionParams()
 
 
-def _damage_exit(command: str, stopped_at: str | None) -> int:
-    """A damaged stream still yields its intact part, but the exit status must say so."""
-    if stopped_at is None:
-        return 0
-    print(f"avfr {command}: error: {stopped_at} (everything before it was used)", file=sys.stderr)
-    return 3
+def _damage_exit(command: str, source: Path, damage: Sequence[str], stopped_at: str | None) -> int:
+    """A damaged stream still yields its intact part, but the exit status must say so: one
+    line per damaged range in the middle (skipped), and one for a damaged or cut tail."""
+    for line in damage:
+        print(f"avfr {command}: error: {source}: {line}", file=sys.stderr)
+    if stopped_at is not None:
+        print(f"avfr {command}: error: {stopped_at} (everything before it was used)", file=sys.stderr)
+    return 3 if damage or stopped_at is not None else 0
 
 
 def encode_options(args: argparse.Namespace, **fixed: object):  # noqa: ANN201 (sender.encoder.EncodeOptions)
@@ -86,7 +88,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     options = DecodeOptions(model_path=args.model, device=args.device, output_size=args.size)
     report = decode_file(args.input, args.output, options, progress=not args.quiet)
     print(report.summary())
-    return _damage_exit("decode", report.stopped_at)
+    return _damage_exit("decode", args.input, report.damage, report.stopped_at)
 
 
 def _netem(text: str | None):  # noqa: ANN202 (codec.call.wire.NetemConfig)
@@ -166,7 +168,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
     info = describe_file(args.input)
     print(info.to_json() if args.json else info.to_text())
-    return _damage_exit("info", info.stopped_at)
+    return _damage_exit("info", args.input, info.damage_lines, info.stopped_at)
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:

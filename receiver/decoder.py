@@ -2,8 +2,12 @@
 
 Offline decoding reads the file twice. The first pass decodes only the audio (cheap) so the
 whole log-mel is computed exactly as in training, and so the mp4 muxer gets its audio track;
-the second pass renders one frame per motion packet. A truncated or corrupt file is decoded
-up to the last intact packet, written out, and reported, with a non-zero exit from the CLI.
+the second pass renders one frame per motion packet. Damage in the middle of a file is
+skipped (the reader resyncs at the next intact packet): the frames it made undecodable are
+held, so the video keeps the stream's frame count and stays in step with the speech
+(``codec/bitstream/damage.py`` says which frames). A truncated file, or one whose tail is
+damaged, is decoded up to the last intact packet. Either way it is written out and reported,
+with a non-zero exit from the CLI.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ import torch.nn.functional as F
 
 from codec.audio_features import AudioFeatureConfig, log_mel, mel_window, silence_window
 from codec.bitstream import motion as motion_coding
-from codec.bitstream.container import AvfrReader
+from codec.bitstream.container import AvfrReader, DamagedRange
+from codec.bitstream.damage import DamagePlan, plan_damage
 from codec.errors import ModelError, StreamError
 from codec.media import opus, video_io
 from codec.media.keyframe import decode_keyframe
@@ -45,19 +50,25 @@ class DecodeReport:
     expected_frames: int | None = None
     seconds: float = 0.0
     stopped_at: str | None = None
+    damage: list[str] = field(default_factory=list)  # one line per damaged range skipped
+    frames_held: int = 0  # of ``frames``, those shown as the last good picture
     notes: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
-        return self.stopped_at is None
+        return self.stopped_at is None and not self.damage
 
     def summary(self) -> str:
         fps = self.frames / max(self.seconds, 1e-9)
-        lines = [f"wrote {self.output}: {self.frames} frames rendered at {fps:.1f} fps"]
+        held = f" ({self.frames - self.frames_held} rendered, {self.frames_held} held)" if self.frames_held else ""
+        lines = [f"wrote {self.output}: {self.frames} frames{held} at {fps:.1f} fps"]
         if self.expected_frames is not None and self.expected_frames != self.frames:
             lines.append(f"note: the stream announced {self.expected_frames} frames")
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+
+MAX_FRAME_SIZE = 4096  # pixels a side: far above any model's, and a bound on what a header can make us allocate
 
 
 def pick_device(name: str) -> torch.device:
@@ -83,7 +94,7 @@ class Receiver:
         self.source_state = None
         self.motion = motion_coding.MotionStreamDecoder(header)
         self.last_frame: np.ndarray | None = None
-        self.frames_held = 0  # frames shown as the previous one while motion was out of sync
+        self.frames_held = 0  # frames shown as the previous one (lost, or undecodable after a loss)
 
     @property
     def fps(self) -> float:
@@ -103,33 +114,44 @@ class Receiver:
         return self.render_batch([motion], [mel])[0]
 
     @torch.no_grad()
-    def render_batch(self, motions: list[avfr_pb2.MotionFrame], mels: list[np.ndarray]) -> list[np.ndarray]:
+    def render_batch(
+        self, motions: list[avfr_pb2.MotionFrame | None], mels: list[np.ndarray], hold: list[bool] | None = None
+    ) -> list[np.ndarray]:
         """Frames for consecutive motion packets of one keyframe, rendered as one batch.
 
         Each frame depends only on the keyframe, its own keypoints and its own audio window,
         so a batch renders the same pictures as one call per frame (up to float summation
         order) while the convolutions run on wider tensors: ~1.5x the frames per second on
         CPU (``benchmarks/results/speed.md``). The motion decoder still runs in stream order.
+
+        A ``None`` motion (its packet was lost) or a ``hold`` flag (the frame depends on a lost
+        packet) shows the last picture again; a held packet still goes through the motion
+        decoder, whose prediction state must follow the stream. Before any picture exists a
+        held frame is black.
         """
-        if self.source_state is None:
-            raise StreamError(f"motion frame {motions[0].frame_index} arrived before any keyframe: the stream is damaged")
-        keypoints = [self.motion.decode(m) for m in motions]
-        ready = [i for i, kp in enumerate(keypoints) if kp is not None]
+        hold = hold or [False] * len(motions)
+        keypoints = [self.motion.decode(m) if m is not None else None for m in motions]
+        ready = [i for i, kp in enumerate(keypoints) if kp is not None and not hold[i]]
+        if ready and self.source_state is None:
+            raise StreamError(f"motion frame {motions[ready[0]].frame_index} arrived before any keyframe: the stream is damaged")
         rendered: dict[int, np.ndarray] = {}
         if ready:
             frames = self.render_keypoints(np.stack([keypoints[i] for i in ready]), np.stack([mels[i] for i in ready]))
             rendered = dict(zip(ready, frames))
         result: list[np.ndarray] = []
         for i, motion in enumerate(motions):
-            if i not in rendered:
-                if self.last_frame is None:
-                    raise StreamError(f"motion frame {motion.frame_index} depends on a frame that never arrived: the stream is damaged")
-                self.frames_held += 1
-            else:
+            if i in rendered:
                 self.last_frame = rendered[i]
-            result.append(self.last_frame)
+            elif self.last_frame is None and motion is not None and not hold[i]:
+                raise StreamError(f"motion frame {motion.frame_index} depends on a frame that never arrived: the stream is damaged")
+            else:
+                self.frames_held += 1
+            result.append(self.last_frame if self.last_frame is not None else self.blank())
         return result
 
+    def blank(self) -> np.ndarray:
+        """The picture shown before any frame could be rendered."""
+        return np.zeros((self.size, self.size, 3), np.uint8)
 
     @torch.no_grad()
     def render_keypoints(self, keypoints: np.ndarray, mels: np.ndarray) -> np.ndarray:
@@ -149,27 +171,79 @@ class AudioTiming:
     Explicit when the packet says so (``pts_samples``, else ``timestamp_us``); otherwise it
     follows the previous packet directly and holds one Opus frame (format version 2 leaves the
     timing of such packets out). Version 1 streams always carry it.
+
+    After damage (:meth:`damaged`): when the damaged records are still framed, the audio
+    packets among them are known and the timing steps over one Opus frame for each. When they
+    are not, the packets that follow have no known start until one carries its timing (the
+    encoder writes it at least once a second): they follow each other, so they are placed to
+    end where that one starts, or where the stream ends (:meth:`end`: the encoder's speech
+    stops with the last frame); if more damage comes first they are dropped (``dropped``).
     """
 
     def __init__(self, sample_rate: int) -> None:
         self.sample_rate = sample_rate
         self.frame = sample_rate * opus.FRAME_MS // 1000
-        self.next_pts = 0
+        self.next_pts: int | None = 0
+        self.dropped = 0
+        self._unplaced: list[tuple[int, object]] = []  # (samples, what the caller placed) awaiting a timed packet
 
-    def place(self, audio: avfr_pb2.AudioPacket) -> tuple[int, int]:
-        if audio.pts_samples:
-            pts = audio.pts_samples
-        elif audio.timestamp_us:
-            pts = int(round(audio.timestamp_us * self.sample_rate / 1_000_000))
-        else:
-            pts = self.next_pts
+    def place(self, audio: avfr_pb2.AudioPacket, item: object = None) -> list[tuple[int, int, object]]:
+        """``(pts, samples, item)`` of every packet whose place is now known: this one, and
+        those before it that were waiting for a timed packet (none while it waits itself)."""
         count = audio.sample_count or self.frame
+        pts = self._explicit_pts(audio)
+        if pts is None and self.next_pts is None:
+            self._unplaced.append((count, item))
+            return []
+        placed = self._place_back_from(pts) if pts is not None else []
+        pts = self.next_pts if pts is None else pts
         self.next_pts = pts + count
-        return pts, count
+        return placed + [(pts, count, item)]
+
+    def damaged(self, audio_packets: int | None) -> None:
+        """Damage came between the previous packet and the next: it held ``audio_packets``
+        audio packets (None: unknown)."""
+        if audio_packets is None or self.next_pts is None:
+            self.finish()
+            self.next_pts = None
+        else:
+            self.next_pts += audio_packets * self.frame
+
+    def end(self, end_pts: int) -> list[tuple[int, int, object]]:
+        """The end of the stream, ``end_pts`` samples in: what was still waiting ends there."""
+        placed = self._place_back_from(end_pts) if self.next_pts is None else []
+        self.finish()
+        return placed
+
+    def finish(self) -> None:
+        self.dropped += len(self._unplaced)
+        self._unplaced.clear()
+
+    def _explicit_pts(self, audio: avfr_pb2.AudioPacket) -> int | None:
+        if audio.pts_samples:
+            return audio.pts_samples
+        if audio.timestamp_us:
+            return int(round(audio.timestamp_us * self.sample_rate / 1_000_000))
+        return None
+
+    def _place_back_from(self, end: int) -> list[tuple[int, int, object]]:
+        placed: list[tuple[int, int, object]] = []
+        for count, item in reversed(self._unplaced):
+            end -= count
+            if end < 0:
+                self.dropped += 1
+                continue
+            placed.append((end, count, item))
+        self._unplaced.clear()
+        return placed[::-1]
 
 
-def read_stream_audio(path: Path, header: avfr_pb2.StreamHeader) -> tuple[np.ndarray | None, str | None]:
-    """Pass 1: decode every intact audio packet to 16 kHz mono PCM placed at its timestamp."""
+def read_stream_audio(
+    path: Path, header: avfr_pb2.StreamHeader, max_seconds: float | None = None
+) -> tuple[np.ndarray | None, str | None]:
+    """Pass 1: decode every intact audio packet to 16 kHz mono PCM placed at its timestamp
+    (silence where packets were lost). ``max_seconds`` bounds the PCM: a timestamp read from
+    a file must not decide how much memory the receiver allocates."""
     if header.audio_codec != avfr_pb2.AUDIO_CODEC_OPUS:
         return None, None
     rate = AudioFeatureConfig().sample_rate
@@ -178,13 +252,22 @@ def read_stream_audio(path: Path, header: avfr_pb2.StreamHeader) -> tuple[np.nda
     chunks: list[tuple[int, np.ndarray]] = []
     error = None
     try:
-        for packet in AvfrReader(path):
-            if packet.HasField("audio"):
-                pts, count = timing.place(packet.audio)
-                start = int(round(pts * rate / header.audio_sample_rate))
-                chunks.append((start, decoder.decode(packet.audio.data, count)))
+        for record in AvfrReader(path, resync=True).records():
+            if record.damage_before is not None:
+                timing.damaged(_audio_packets_in(record.damage_before))
+            placed = []
+            if record.kind == "audio":
+                audio = record.packet.audio
+                placed = timing.place(audio, decoder.decode(audio.data, audio.sample_count or timing.frame))
+            elif record.kind == "end_of_stream":
+                placed = timing.end(int(round(record.packet.end_of_stream.duration_us * header.audio_sample_rate / 1_000_000)))
+            chunks += [(int(round(pts * rate / header.audio_sample_rate)), pcm) for pts, _, pcm in placed]
     except StreamError as err:
         error = str(err)
+    timing.finish()
+    if max_seconds is not None:
+        limit = int(max_seconds * rate)
+        chunks = [(s, c[: limit - s]) for s, c in chunks if s < limit]
     if not chunks:
         return np.zeros(0, np.float32), error
     end = max(s + len(c) for s, c in chunks)
@@ -192,6 +275,10 @@ def read_stream_audio(path: Path, header: avfr_pb2.StreamHeader) -> tuple[np.nda
     for s, c in chunks:
         pcm[s : s + len(c)] = c
     return pcm, error
+
+
+def _audio_packets_in(damage: DamagedRange) -> int | None:
+    return None if damage.kinds is None else damage.kinds.count("audio")
 
 
 def read_header(path: Path) -> avfr_pb2.StreamHeader:
@@ -202,38 +289,54 @@ def read_header(path: Path) -> avfr_pb2.StreamHeader:
         raise StreamError(f"{path} holds no packets: it is empty or was cut before the stream header")
     if not first.HasField("header"):
         raise StreamError(f"{path} does not start with a stream header: it is damaged")
-    return first.header
+    h = first.header
+    if not (h.fps_num and h.fps_den and 0 < h.width <= MAX_FRAME_SIZE and 0 < h.height <= MAX_FRAME_SIZE):
+        raise StreamError(f"{path}'s stream header gives no usable frame rate or size ({h.fps_num}/{h.fps_den} fps, {h.width}x{h.height}): it is damaged")
+    return h
 
 
 def iter_rendered(
-    receiver: Receiver, path: Path, mel: np.ndarray | None, report: DecodeReport, batch_size: int = 1
+    receiver: Receiver, path: Path, mel: np.ndarray | None, report: DecodeReport, batch_size: int = 1,
+    plan: DamagePlan | None = None,
 ) -> Iterator[np.ndarray]:
     """Pass 2: frames in stream order, ``batch_size`` motion frames rendered at a time (a
-    keyframe, the end of the stream or damage flushes the batch); stops cleanly at the first
-    damaged packet, after rendering what came before it."""
-    pending: list[tuple[avfr_pb2.MotionFrame, np.ndarray]] = []
+    keyframe, the end of the stream or damage flushes the batch). Damage in the middle is
+    skipped and the frames ``plan`` names are held; damage at the tail stops cleanly, after
+    rendering what came before it."""
+    plan = plan or DamagePlan()
+    pending: list[tuple[avfr_pb2.MotionFrame | None, np.ndarray, bool]] = []
+    held_before = receiver.frames_held
 
     def flush() -> list[np.ndarray]:
         batch = pending[:]
         pending.clear()  # a batch that fails to render is not retried: the decoder's state moved on
         if not batch:
             return []
-        frames = receiver.render_batch([m for m, _ in batch], [w for _, w in batch])
+        frames = receiver.render_batch([m for m, _, _ in batch], [w for _, w, _ in batch], [h for _, _, h in batch])
         report.frames += len(frames)
+        report.frames_held = receiver.frames_held - held_before
         return frames
 
+    def lost(n: int) -> Iterator[np.ndarray]:
+        for _ in range(n):
+            pending.append((None, silence_window(), True))
+            if len(pending) >= batch_size:
+                yield from flush()
+
     try:
-        for packet in AvfrReader(path):
-            kind = packet.WhichOneof("body")
+        for record in AvfrReader(path, resync=True).records():
+            packet, kind = record.packet, record.kind
             if kind == "keyframe":
                 yield from flush()
                 receiver.on_keyframe(packet.keyframe)
             elif kind == "motion":
+                yield from lost(plan.lost_before.get(record.index, 0))
                 window = mel_window(mel, packet.motion.frame_index, receiver.fps) if mel is not None else silence_window()
-                pending.append((packet.motion, window))
+                pending.append((packet.motion, window, record.index in plan.hold))
                 if len(pending) >= batch_size:
                     yield from flush()
             elif kind == "end_of_stream":
+                yield from lost(plan.lost_at_end)
                 report.expected_frames = packet.end_of_stream.frame_count
         yield from flush()
     except StreamError as err:
@@ -257,6 +360,7 @@ class DecodeSession:
     receiver: Receiver
     pcm: np.ndarray | None
     audio_error: str | None
+    damage: DamagePlan = field(default_factory=DamagePlan)
 
     @property
     def mel(self) -> np.ndarray | None:
@@ -268,7 +372,8 @@ class DecodeSession:
         if self.pcm is None:
             report.notes.append("the stream carries no audio: the model was driven with silence and the mp4 has no sound")
         size = size or self.header.width
-        for frame in iter_rendered(self.receiver, self.path, self.mel, report, batch_size):
+        report.damage = self.damage.lines()
+        for frame in iter_rendered(self.receiver, self.path, self.mel, report, batch_size, self.damage):
             yield resize_frame(frame, size)
         if report.stopped_at is None and self.audio_error is not None:
             report.stopped_at = self.audio_error
@@ -280,8 +385,11 @@ def open_stream(input_path: Path, options: DecodeOptions) -> DecodeSession:
     header = read_header(input_path)
     model = resolve_model_for_stream(header.model_id, header.model_sha256, options.model_path)
     receiver = Receiver(model, header, pick_device(options.device))
-    pcm, audio_error = read_stream_audio(input_path, header)
-    return DecodeSession(path=input_path, header=header, receiver=receiver, pcm=pcm, audio_error=audio_error)
+    index = AvfrReader(input_path).index()
+    damage = plan_damage(index)
+    frames = sum(e.kind == "motion" for e in index) + sum(damage.lost_before.values()) + damage.lost_at_end
+    pcm, audio_error = read_stream_audio(input_path, header, max_seconds=frames * header.fps_den / header.fps_num + 1.0)
+    return DecodeSession(path=input_path, header=header, receiver=receiver, pcm=pcm, audio_error=audio_error, damage=damage)
 
 
 def decode_frames(input_path: Path, options: DecodeOptions, report: DecodeReport | None = None) -> Iterator[np.ndarray]:
@@ -311,9 +419,10 @@ def decode_file(input_path: Path, output_path: Path, options: DecodeOptions, pro
     )
     bar.close()
     report.seconds = time.perf_counter() - started
-    if report.frames == 0:
+    if report.frames == report.frames_held:  # nothing rendered: an mp4 of black frames helps no one
         output_path.unlink(missing_ok=True)
-        raise StreamError(f"no frame could be decoded from {input_path}: {report.stopped_at or 'it holds no motion frames'}")
+        why = report.stopped_at or (report.damage[0] if report.damage else "it holds no motion frames")
+        raise StreamError(f"no frame could be decoded from {input_path}: {why}")
     return report
 
 

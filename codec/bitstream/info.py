@@ -11,6 +11,11 @@ audio record (length, CRC, tags, timestamp) and the header's audio fields. It is
 exactly (``audio_framing``, each record re-serialised) so that "video" can mean what a video
 codec would be charged for: ``video = keyframes + motion + overhead - audio_framing``. At 50
 audio packets a second this framing is most of the overhead.
+
+A damaged file is described past the damage (the reader resyncs at the next intact packet):
+the counts cover the intact packets, the damaged bytes count as overhead, and each damaged
+range is named with the frames it costs (``codec/bitstream/damage.py``, the same figures
+`avfr decode` gives).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from codec.bitstream.container import AvfrReader, encode_record
+from codec.bitstream.damage import plan_damage
 from codec.errors import StreamError
 from proto import avfr_pb2
 
@@ -40,11 +46,13 @@ class StreamInfo:
     audio_packets: int = 0
     bytes: dict[str, int] = field(default_factory=lambda: {"keyframes": 0, "motion": 0, "audio": 0, "overhead": 0})
     audio_framing: int = 0  # bytes of the overhead that frame the audio (see the module docstring)
-    stopped_at: str | None = None
+    stopped_at: str | None = None  # damage at the tail, which no intact packet follows
+    damage: list[dict] = field(default_factory=list)  # each damaged range in the middle and what it costs
+    damage_lines: list[str] = field(default_factory=list)  # the same, one line each
 
     @property
     def complete(self) -> bool:
-        return self.stopped_at is None
+        return self.stopped_at is None and not self.damage
 
     @property
     def duration_s(self) -> float:
@@ -101,6 +109,7 @@ class StreamInfo:
                 f"  video (all but the audio and its framing): {video_bits / self.frames:.0f} bits/frame, "
                 f"{self.kbps('video'):.2f} kbit/s, {video_bits / (self.frames * self.width * self.height):.4f} bpp"
             )
+        lines += [f"  DAMAGED: {line}" for line in self.damage_lines]
         if self.stopped_at:
             lines.append(f"  DAMAGED: {self.stopped_at}; the counts above cover the intact part")
         return "\n".join(lines)
@@ -114,14 +123,15 @@ def _enum_name(enum, value: int) -> str:
 
 
 def describe_file(path: Path) -> StreamInfo:
-    """Scan a stream once. A damaged stream is described up to the damage, never raised on,
-    unless nothing at all can be read from it (then a StreamError says why)."""
+    """Scan a stream. A damaged stream is described past its damage, never raised on, unless
+    its header cannot be read (then a StreamError says why)."""
     path = Path(path)
     if not path.is_file():
         raise StreamError(f"{path} does not exist: give the path of an .avfr file")
     info = StreamInfo(path=str(path), file_bytes=path.stat().st_size)
+    reader = AvfrReader(path, resync=True)
     try:
-        for packet in AvfrReader(path):
+        for packet in reader:
             kind = packet.WhichOneof("body")
             if kind == "header":
                 _read_header(info, packet.header)
@@ -139,6 +149,11 @@ def describe_file(path: Path) -> StreamInfo:
         if info.width == 0:
             raise
         info.stopped_at = str(err)
+    if info.width == 0:
+        raise StreamError(f"{path} has no intact stream header: it is damaged at its start and cannot be described")
+    plan = plan_damage(reader.index())
+    info.damage = [c.to_dict() for c in plan.costs]
+    info.damage_lines = plan.lines()
     payload = info.bytes["keyframes"] + info.bytes["motion"] + info.bytes["audio"]
     info.bytes["overhead"] = info.file_bytes - payload
     return info

@@ -108,6 +108,32 @@ def test_flipped_byte_is_caught_and_names_the_packet(encoded: Path, tmp_path: Pa
     assert "Traceback" not in err
 
 
+def test_damage_in_the_middle_costs_only_what_depends_on_it(
+    encoded_compact: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The issue's case: 4 bytes flipped in the middle of a real stream (it stopped decoding there)."""
+    data = bytearray(encoded_compact.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 4] = bytes(b ^ 0xFF for b in data[middle : middle + 4])
+    bad = tmp_path / "damaged.avfr"
+    bad.write_bytes(bytes(data))
+    code, out, err = run_cli(capsys, "info", str(bad), "--json")
+    info = json.loads(out)
+    assert code == 3 and info["frames"] >= FRAMES - 1 and not info["complete"] and info["stopped_at"] is None
+    (damage,) = info["damage"]
+    assert damage["start"] <= middle < middle + 4 <= damage["end"]
+    assert_one_line_error(err, str(bad), f"bytes {damage['start']}-{damage['end'] - 1} are damaged")
+    info_line = err.strip()
+    decoded = tmp_path / "damaged.mp4"
+    code, out, err = run_cli(capsys, "decode", str(bad), "-o", str(decoded), "-q")
+    assert code == 3 and err.strip() == info_line.replace("avfr info", "avfr decode")  # the same figures
+    assert len(list(video_io.iter_frames(decoded))) == FRAMES  # the stream's full frame count
+    audio = video_io.read_audio(decoded, sample_rate=16000)
+    assert abs(len(audio) / 16000 - FRAMES / 25) < 0.1
+    held = damage["frames_held_count"]
+    assert held < 10 and (f"{FRAMES - held} rendered, {held} held" in out if held else f"{FRAMES} frames at" in out)
+
+
 def test_not_an_avfr_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bogus = tmp_path / "bogus.avfr"
     bogus.write_bytes(b"RIFF" + bytes(100))

@@ -70,3 +70,82 @@ def test_implied_audio_timing_decodes_as_the_explicit_timing_of_version_1(stream
     assert len(implied_pcm) > 16000 * FRAMES / 25 * 0.9
     assert np.array_equal(implied_pcm, explicit_pcm)
     assert explicit.stat().st_size - stream.stat().st_size >= 8 * (len(audio) - 2)  # what leaving it out saves
+
+
+# --------------------------------------------------------------------------- damage in the middle
+
+
+@pytest.fixture(scope="module")
+def intact_frames(stream: Path) -> np.ndarray:
+    return decode(stream, 8)[0]
+
+
+def records_of(path: Path):
+    from codec.bitstream.container import AvfrReader
+
+    return list(AvfrReader(path).records())
+
+
+def damage_record(path: Path, out: Path, kind: str, nth: int, edit=None) -> tuple[int, int]:
+    """Copy ``path`` to ``out`` with the nth record of ``kind`` damaged (default: 4 bytes of its
+    body flipped, as in the issue); returns its byte range."""
+    record = [r for r in records_of(path) if r.kind == kind][nth]
+    data = bytearray(path.read_bytes())
+    if edit is None:
+        middle = record.offset + record.size // 2
+        data[middle : middle + 4] = bytes(b ^ 0xFF for b in data[middle : middle + 4])
+    else:
+        data = edit(data, record)
+    out.write_bytes(bytes(data))
+    return record.offset, record.offset + record.size
+
+
+def test_a_damaged_motion_packet_costs_only_the_frames_that_depend_on_it(stream: Path, intact_frames: np.ndarray, tmp_path: Path) -> None:
+    damaged = tmp_path / "damaged.avfr"
+    start, end = damage_record(stream, damaged, "motion", 3)  # self-contained frames: 0, 10 (intra period 10)
+    frames, report = decode(damaged, 8)
+    assert len(frames) == report.frames == FRAMES and report.stopped_at is None
+    assert report.frames_held == 7 and len(report.damage) == 1
+    assert report.damage[0].startswith(f"bytes {start}-{end - 1} are damaged (CRC check failed; it held 1 motion packet)")
+    assert "frames 3-9 held (7)" in report.damage[0]
+    kept = [*range(3), *range(10, FRAMES)]
+    assert np.abs(frames[kept].astype(int) - intact_frames[kept].astype(int)).max() <= 2
+    assert all(np.array_equal(frames[i], frames[2]) for i in range(3, 10))  # held at the last good picture
+
+
+def test_damage_to_the_only_keyframe_leaves_nothing_to_render(stream: Path, tmp_path: Path) -> None:
+    from codec.errors import StreamError
+
+    damaged = tmp_path / "nokey.avfr"
+    damage_record(stream, damaged, "keyframe", 0)
+    with pytest.raises(StreamError, match="no frame could be decoded"):
+        from receiver.decoder import decode_file
+
+        decode_file(damaged, tmp_path / "nokey.mp4", DecodeOptions(device="cpu"), progress=False)
+    assert not (tmp_path / "nokey.mp4").exists()
+
+
+def test_speech_stays_in_step_after_a_lost_audio_packet_known_or_not(stream: Path, tmp_path: Path) -> None:
+    from receiver.decoder import AudioTiming, read_header, read_stream_audio
+
+    header = read_header(stream)
+    intact, _ = read_stream_audio(stream, header)
+    audio = [r for r in records_of(stream) if r.kind == "audio"]
+    timing = AudioTiming(header.audio_sample_rate)  # 16 kHz, as the PCM
+    lost_at = [timing.place(r.packet.audio) for r in audio[:21]][-1][0][0]  # where the 20th packet starts
+    cases = {
+        "flipped": None,  # framing intact: known to be one audio packet
+        # contents unknown: the packets after it are placed back from the next timed one, here the end
+        "length": lambda data, r: data[: r.offset] + bytes([data[r.offset] ^ 0x01]) + data[r.offset + 1 :],
+        "garbage": lambda data, r: data[: r.offset] + bytes(range(60, 160)) + data[r.offset :],  # nothing lost
+    }
+    for name, edit in cases.items():
+        damaged = tmp_path / f"{name}.avfr"
+        damage_record(stream, damaged, "audio", 20, edit)
+        pcm, error = read_stream_audio(damaged, header)
+        assert error is None and len(pcm) == len(intact), name
+        settled = lost_at + 320 + 16000 // 5  # Opus recovers from a lost packet within ~200 ms
+        assert np.abs(pcm[settled:] - intact[settled:]).max() < 0.01, name  # not shifted: in step
+        assert np.array_equal(pcm[:lost_at], intact[:lost_at]), name
+        if name != "garbage":
+            assert np.abs(pcm[lost_at : lost_at + 320]).max() == 0, name  # the lost packet is silence

@@ -81,14 +81,19 @@ def write(path: Path, packets: list[avfr_pb2.Packet]) -> Path:
     return path
 
 
-def read_until_error(path_or_file) -> tuple[list[avfr_pb2.Packet], StreamError | None]:
-    got: list[avfr_pb2.Packet] = []
+def records_until_error(path_or_file, resync: bool = False) -> tuple[list, StreamError | None]:
+    got = []
     try:
-        for p in AvfrReader(path_or_file):
-            got.append(p)
+        for r in AvfrReader(path_or_file, resync=resync).records():
+            got.append(r)
     except StreamError as err:
         return got, err
     return got, None
+
+
+def read_until_error(path_or_file) -> tuple[list[avfr_pb2.Packet], StreamError | None]:
+    records, err = records_until_error(path_or_file)
+    return [r.packet for r in records], err
 
 
 # --------------------------------------------------------------------------- round trips
@@ -244,6 +249,98 @@ def test_absurd_length_is_rejected_before_allocating() -> None:
     assert peak < 512 * 1024, peak
 
 
+# --------------------------------------------------------------------------- resync
+
+
+def record_spans(packets: list[avfr_pb2.Packet]) -> list[tuple[int, int]]:
+    spans, pos = [], PREAMBLE_BYTES
+    for p in packets:
+        spans.append((pos, pos + len(encode_record(p))))
+        pos = spans[-1][1]
+    return spans
+
+
+def resynced(data: bytes) -> tuple[list, StreamError | None]:
+    return records_until_error(io.BytesIO(data), resync=True)
+
+
+def test_resync_skips_exactly_the_damaged_packet_and_names_its_bytes(tmp_path: Path) -> None:
+    packets = small_stream(3)
+    data = write(tmp_path / "a.avfr", packets).read_bytes()
+    spans = record_spans(packets)
+    for k in range(1, len(packets) - 1):  # every packet in the middle, flipped in its body
+        start, end = spans[k]
+        bad = bytearray(data)
+        bad[(start + end) // 2] ^= 0x5A
+        got, err = resynced(bytes(bad))
+        assert err is None, (k, err)
+        assert [r.packet.SerializeToString() for r in got] == [p.SerializeToString() for i, p in enumerate(packets) if i != k]
+        damage = [r.damage_before for r in got if r.damage_before is not None]
+        assert len(damage) == 1 and (damage[0].start, damage[0].end) == (start, end), k
+        assert damage[0].kinds == (packets[k].WhichOneof("body"),) and damage[0].reason == "CRC check failed"
+        assert got[k].damage_before is damage[0] and got[k].index == k and damage[0].after_index == k
+
+
+def test_resync_past_a_damaged_length_field_and_a_run_of_garbage(tmp_path: Path) -> None:
+    packets = small_stream(4)
+    data = write(tmp_path / "a.avfr", packets).read_bytes()
+    spans = record_spans(packets)
+    start, end = spans[5]  # a keyframe-sized length field is one byte: make it claim far too much
+    for bad, skipped in (
+        (data[:start] + b"\xff\xff\x7f" + data[start + 1 :], (start, end + 2)),  # lengths past the file
+        (data[:start] + bytes([data[start] + 3]) + data[start + 1 :], (start, end)),
+        (data[:start] + bytes(range(256)) * 4 + data[start:], (start, start + 1024)),  # garbage between two records
+    ):
+        got, err = resynced(bad)
+        assert err is None
+        damage = [r.damage_before for r in got if r.damage_before is not None]
+        assert [(d.start, d.end) for d in damage] == [skipped] and damage[0].kinds is None
+        kept = len(packets) - (0 if skipped[1] - skipped[0] == 1024 else 1)
+        assert len(got) == kept and got[-1].packet.HasField("end_of_stream")
+
+
+def test_resync_keeps_every_intact_packet_between_several_damaged_ones(tmp_path: Path) -> None:
+    packets = small_stream(6)
+    data = bytearray(write(tmp_path / "a.avfr", packets).read_bytes())
+    spans = record_spans(packets)
+    for k in (2, 3, 9, 15):  # two neighbours, then two apart
+        data[spans[k][0] + 3] ^= 0xFF
+    got, err = resynced(bytes(data))
+    assert err is None
+    assert [r.packet.SerializeToString() for r in got] == [p.SerializeToString() for i, p in enumerate(packets) if i not in (2, 3, 9, 15)]
+    damage = [r.damage_before for r in got if r.damage_before is not None]
+    assert [(d.start, d.end) for d in damage] == [(spans[2][0], spans[3][1]), spans[9], spans[15]]
+    assert damage[0].kinds == ("audio", "motion") or damage[0].kinds == tuple(packets[i].WhichOneof("body") for i in (2, 3))
+
+
+def test_resync_leaves_a_cut_or_damaged_tail_to_the_truncation_error(tmp_path: Path) -> None:
+    packets = small_stream(3)
+    data = write(tmp_path / "a.avfr", packets).read_bytes()
+    spans = record_spans(packets)
+    for cut in range(spans[1][0], len(data)):
+        strict, strict_err = read_until_error(io.BytesIO(data[:cut]))
+        got, err = resynced(data[:cut])
+        assert [r.packet.SerializeToString() for r in got] == [p.SerializeToString() for p in strict]
+        assert str(err) == str(strict_err) and all(r.damage_before is None for r in got), cut
+    tail = bytearray(data)
+    tail[-2] ^= 1  # the end-of-stream record's CRC: nothing intact follows it
+    got, err = resynced(bytes(tail))
+    assert err is not None and "fails its CRC check" in str(err) and len(got) == len(packets) - 1
+
+
+def test_seek_and_index_reach_past_damage_in_the_middle(tmp_path: Path) -> None:
+    packets = small_stream(6, keyframe_every=3)
+    data = bytearray(write(tmp_path / "a.avfr", packets).read_bytes())
+    start, end = record_spans(packets)[7]  # motion frame 1
+    assert packets[7].motion.frame_index == 1
+    data[start + 5] ^= 0x10
+    (tmp_path / "d.avfr").write_bytes(bytes(data))
+    reader = AvfrReader(tmp_path / "d.avfr")
+    assert [e.frame_index for e in reader.index() if e.kind == "motion"] == [0, 2, 3, 4, 5]
+    assert reader.index_damage is None and [(d.start, d.end) for d in reader.damaged_ranges()] == [(start, end)]
+    assert [p.motion.frame_index for p in reader.seek_frame(4) if p.HasField("motion")] == [4, 5]
+
+
 # --------------------------------------------------------------------------- seeking and accounting
 
 
@@ -307,6 +404,13 @@ def test_packet_sizes_add_up_to_the_file(tmp_path: Path) -> None:
     cut.write_bytes(path.read_bytes()[:-10])
     acc = packet_sizes(cut)
     assert acc.stopped_at and sum(acc.parts().values()) == size - 10 and acc.unread_bytes > 0
+    damaged = bytearray(path.read_bytes())
+    start, end = record_spans(packets)[4]
+    damaged[start + 4] ^= 0x01
+    (tmp_path / "d.avfr").write_bytes(bytes(damaged))
+    acc = packet_sizes(tmp_path / "d.avfr")
+    assert acc.stopped_at is None and acc.damaged_bytes == end - start and acc.unread_bytes == 0
+    assert sum(acc.parts().values()) == size and acc.preamble_bytes + sum(acc.record_bytes.values()) + acc.damaged_bytes == size
 
 
 # --------------------------------------------------------------------------- fuzz
@@ -353,6 +457,7 @@ def test_fuzz_only_stream_errors_escape_and_memory_stays_bounded(data: bytes) ->
     tracemalloc.start()
     try:
         read_until_error(io.BytesIO(data))
+        resynced(data)
         acc = None
         try:
             acc = packet_sizes(io.BytesIO(data))
