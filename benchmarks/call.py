@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -52,9 +53,6 @@ class CallCondition:
     audio_frame_ms: int | None = None  # None: `avfr send`'s default
     delay_ms: float = 1000 * PlayoutConfig().delay_s  # `avfr receive`'s default
     signaling: str = "tcp-socket"  # or "http" (the receiver's web server takes the offer)
-    # The receiver starts this long before the sender, as a user's would be waiting for the call
-    # (it loads its model and starts MediaPipe and librosa ahead; the sender does so on start).
-    receiver_head_start_s: float = 3.0
 
 
 CONDITIONS = (
@@ -74,6 +72,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+CODE_LINE = re.compile(r"call code (\S+);")
+PAGE_LINE = re.compile(r"the call plays at (\S+)")
+
+
 def run_loopback_call(
     clip: Path,
     seconds: float,
@@ -81,9 +83,12 @@ def run_loopback_call(
     condition: CallCondition = CallCondition("clean"),
     web_port: int | None = None,
     timeout_s: float = 180.0,
-    on_started=None,  # noqa: ANN001 (called with the web URL once the call is under way)
+    on_started=None,  # noqa: ANN001 (called with the page's address, code included, once the call is under way)
+    before_peer=None,  # noqa: ANN001 (called with the listener's port and code before the other side starts)
 ) -> dict:
-    """One call between two `avfr` processes; returns both ends' summaries and the outputs."""
+    """One call between two `avfr` processes, as a user makes it: the listening side starts
+    first and prints the call code, the other side is started with it. Returns both ends'
+    summaries and the outputs."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     signaling = ["--signaling", condition.signaling, "--signaling-port", str(port)]
@@ -102,31 +107,54 @@ def run_loopback_call(
         send += ["--audio-frame-ms", str(condition.audio_frame_ms)]
     if condition.netem:
         send += ["--netem", condition.netem]
-    logs = {name: open(workdir / f"{name}.log", "w") for name in ("sender", "receiver")}
+    commands = {"sender": send, "receiver": receive}
+    first = "receiver" if condition.signaling == "http" else "sender"  # the side that listens
+    second = "sender" if first == "receiver" else "receiver"
+    logs = {name: workdir / f"{name}.log" for name in commands}
     started = time.monotonic()
-    receiver = subprocess.Popen(receive, cwd=REPO, env=env, stdout=logs["receiver"], stderr=subprocess.STDOUT)
-    time.sleep(condition.receiver_head_start_s)
-    sender = subprocess.Popen(send, cwd=REPO, env=env, stdout=logs["sender"], stderr=subprocess.STDOUT)
+    procs: dict[str, subprocess.Popen] = {}
     try:
+        procs[first] = _start(commands[first], env, logs[first])
+        code = wait_for_line(logs[first], CODE_LINE, procs[first], timeout_s).group(1)
+        if before_peer is not None:
+            before_peer(port, code)
+        procs[second] = _start(commands[second] + ["--code", code], env, logs[second])
         if on_started is not None:
-            on_started(f"http://127.0.0.1:{web_port}/" if web_port is not None else None)
-        codes = {"sender": sender.wait(timeout=timeout_s), "receiver": receiver.wait(timeout=timeout_s)}
+            on_started(wait_for_line(logs["receiver"], PAGE_LINE, procs["receiver"], timeout_s).group(1) if web_port is not None else None)
+        codes = {name: procs[name].wait(timeout=timeout_s) for name in ("sender", "receiver")}
     finally:
-        for proc in (sender, receiver):
+        for proc in procs.values():
             if proc.poll() is None:
                 proc.kill()
-        for f in logs.values():
-            f.close()
+                proc.wait()
     result = {"condition": asdict(condition), "seconds": seconds, "clip": clip.name, "exit_codes": codes,
               "wall_s": time.monotonic() - started, "paths": {k: str(v) for k, v in out.items()}}  # fmt: skip
     for name, path in files.items():
         result[name] = json.loads(path.read_text()) if path.exists() else None
-    result["logs"] = {name: (workdir / f"{name}.log").read_text()[-3000:] for name in logs}
+    result["logs"] = {name: path.read_text()[-20000:] for name, path in logs.items()}
     if result["receiver-timeline"] and result["sender-timeline"]:
         result["latency_ms"] = latency_ms(result["sender-timeline"], result["receiver-timeline"])
     if out["sent.avfr"].exists() and out["received.avfr"].exists():
         result["motion_compare"] = compare_motion(out["sent.avfr"], out["received.avfr"])
     return result
+
+
+def _start(command: list[str], env: dict, log: Path) -> subprocess.Popen:
+    with open(log, "w") as f:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(command, cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT)
+
+
+def wait_for_line(log: Path, pattern: re.Pattern, proc: subprocess.Popen, timeout_s: float) -> re.Match:
+    """The first match of ``pattern`` in a process's log, as soon as it is written."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        match = pattern.search(log.read_text()) if log.exists() else None
+        if match is not None:
+            return match
+        if proc.poll() is not None or time.monotonic() > deadline:
+            tail = log.read_text()[-2000:] if log.exists() else ""
+            raise RuntimeError(f"{pattern.pattern!r} never appeared in {log.name} (exit {proc.poll()}):\n{tail}")
+        time.sleep(0.1)
 
 
 def latency_ms(sent: dict, received: dict) -> list[float]:

@@ -108,7 +108,7 @@ def _run_call(coroutine) -> dict:  # noqa: ANN001
 
 def _cmd_send(args: argparse.Namespace) -> int:
     from codec.call.opus_rtp import OPUS_FRAME_MS
-    from codec.call.signaling import create_signaling
+    from codec.call.signaling import code_for, create_signaling
     from sender.call import SendOptions, send_call
 
     check_outputs((args.save_stream, args.timeline, args.stats_json), args.force)
@@ -116,13 +116,14 @@ def _cmd_send(args: argparse.Namespace) -> int:
         raise InputError(f"--bundle must be at least 1 motion frame per message, got {args.bundle}")
     if args.audio_frame_ms not in OPUS_FRAME_MS:
         raise InputError(f"--audio-frame-ms must be one of {', '.join(map(str, OPUS_FRAME_MS))}, got {args.audio_frame_ms}")
+    code = code_for(args, "offer")
     options = SendOptions(
         play_from=args.play_from, camera=args.camera, loop=args.loop, max_seconds=args.max_seconds,
         encode=encode_options(args), bundle=args.bundle, audio_kbps=args.audio_kbps, audio_frame_ms=args.audio_frame_ms,
         netem=_netem(args.netem),
         save_stream=args.save_stream, timeline=args.timeline, quiet=args.quiet,
     )  # fmt: skip
-    summary = _run_call(send_call(options, create_signaling(args, "offer")))
+    summary = _run_call(send_call(options, create_signaling(args, "offer", code)))
     if args.stats_json is not None:
         args.stats_json.write_text(json.dumps(summary, indent=2) + "\n")
     k = summary["stats"]["kbps"]
@@ -135,7 +136,7 @@ def _cmd_send(args: argparse.Namespace) -> int:
 
 
 def _cmd_receive(args: argparse.Namespace) -> int:
-    from codec.call.signaling import create_signaling
+    from codec.call.signaling import code_for, create_signaling
     from receiver.call import ReceiveOptions, receive_call
     from receiver.live import PlayoutConfig
 
@@ -152,7 +153,8 @@ def _cmd_receive(args: argparse.Namespace) -> int:
         playout=PlayoutConfig(delay_s=args.delay_ms / 1000.0), stats_json=args.stats_json, timeline=args.timeline,
         quiet=args.quiet,
     )  # fmt: skip
-    summary = _run_call(receive_call(options, create_signaling(args, "answer")))
+    code = code_for(args, "answer", own=options.code)  # on http the page and the call share one code
+    summary = _run_call(receive_call(options, create_signaling(args, "answer", code)))
     f, k = summary["stats"]["frames"], summary["stats"]["kbps"]
     print(
         f"played {summary['frames_out']} frames: {f['rendered']} rendered, {f['held']} held ({f['lost']} lost, {f['late']} late); "

@@ -11,7 +11,8 @@ stream still plays at its own rate with fewer distinct pictures: ``frames render
 
 Outputs: ``--record-to`` (mp4: one picture per stream frame, as shown, and the speech),
 ``--save-stream`` (the received avfr packets as an .avfr file that ``avfr decode`` renders at
-full quality later), ``--web PORT`` (a page that plays the reconstructed call over WebRTC),
+full quality later), ``--web PORT`` (a page that plays the reconstructed call over WebRTC to
+viewers that present this receiver's call code, ``codec/call/callcode.py``),
 ``--stats-json`` and ``--timeline`` (when each frame was shown, for latency).
 """
 
@@ -30,6 +31,7 @@ from typing import Awaitable, Callable
 import numpy as np
 
 from codec.call import wire as wire_mod
+from codec.call.callcode import new_call_code, reach_warning
 from codec.call.opus_rtp import configure_audio_receiver
 from codec.call.messages import CONTROL_LABEL, MOTION_LABEL, unpack_message
 from codec.call.stats import CallStats
@@ -49,6 +51,7 @@ class ReceiveOptions:
     save_stream: Path | None = None
     web_port: int | None = None
     web_host: str = "127.0.0.1"
+    code: str = field(default_factory=new_call_code)  # what viewers of the page (and, on http, the sender) must present
     playout: PlayoutConfig = field(default_factory=PlayoutConfig)
     stats_json: Path | None = None
     timeline: Path | None = None
@@ -185,7 +188,7 @@ class CallReceiver:
         self._ready: asyncio.Future | None = None
         self._preloaded = None
         self._preloaded_inputs = None
-        self.worker.submit(self._preload_model)  # before the call: loading takes seconds, frames would pile up
+        self._preloading = self.worker.submit(self._preload_model)  # before the call: loading takes seconds, frames would pile up
 
     # ------------------------------------------------------------------ network
 
@@ -204,10 +207,12 @@ class CallReceiver:
             offer = await asyncio.wait_for(self.signaling.receive(), timeout=self.options.connect_timeout_s)
             if offer is None or getattr(offer, "type", None) != "offer":
                 raise InputError("no call offer arrived: start `avfr send` with the same --signaling")
+            await asyncio.wrap_future(self._preloading)  # answered once ready: the media starts with the answer
             await pc.setRemoteDescription(offer)
             await pc.setLocalDescription(await pc.createAnswer())
             await self.signaling.send(pc.localDescription)
             self.wire.impair(True)
+            self.last_media = time.monotonic()  # the idle clock starts with the call, not with the wait for it
             await self._play()
         except asyncio.TimeoutError:
             raise InputError(f"no call arrived within {self.options.connect_timeout_s:.0f} s: start `avfr send` with the same --signaling") from None
@@ -445,34 +450,81 @@ class CallReceiver:
         app.router.add_get("/", lambda request: web.FileResponse(WEB_DIR / "index.html"))
         app.router.add_post("/offer", self._web_offer)
         app.router.add_post("/call", self._web_call)
-        app.router.add_get("/stats", lambda request: web.json_response(self.live_stats()))
+        app.router.add_get("/stats", self._web_stats)
         runner = web.AppRunner(app)
         await runner.setup()
         site = web.TCPSite(runner, self.options.web_host, self.options.web_port)
         await site.start()
-        if not self.options.quiet:
-            print(f"receive: the call plays at http://{self.options.web_host}:{self.options.web_port}/", file=sys.stderr)
+        # Printed with -q too: the code in the address is what lets a viewer in.
+        print(f"avfr receive: the call plays at {self.page_url()} (open that address: its #code is the viewer's key)", file=sys.stderr, flush=True)
+        warning = reach_warning(self.options.web_host, self.options.web_port, "the --web page")
+        if warning is not None and not self._takes_calls_by_http():  # on http, the signaling's own line said so
+            print(f"avfr receive: {warning}", file=sys.stderr, flush=True)
         return runner
+
+    def page_url(self) -> str:
+        return f"http://{self.options.web_host}:{self.options.web_port}/#code={self.options.code}"
+
+    def _takes_calls_by_http(self) -> bool:
+        from codec.call.signaling import HttpAnswerSignaling
+
+        return isinstance(self.signaling, HttpAnswerSignaling)
+
+    def _refuse(self, request, what: str, reason: str, status: int = 403):  # noqa: ANN001, ANN202
+        """One line here, one line to the refused side; nothing else changes."""
+        from aiohttp import web
+
+        print(f"avfr receive: refused {what} from {request.remote}: {reason} (the call goes on)", file=sys.stderr, flush=True)
+        return web.Response(status=status, text=f"{reason}: use the address or code that avfr receive printed")
+
+    async def _json_body(self, request) -> dict | None:  # noqa: ANN001
+        try:
+            body = await request.json()
+        except ValueError:
+            return None
+        return body if isinstance(body, dict) and isinstance(body.get("sdp"), str) and isinstance(body.get("type"), str) else None
 
     async def _web_call(self, request):  # noqa: ANN001, ANN202
         """``--signaling http``: an avfr sender's offer."""
         from aiohttp import web
         from aiortc import RTCSessionDescription
 
-        from codec.call.signaling import HttpAnswerSignaling
+        from codec.call.signaling import TAKEN
 
-        if not isinstance(self.signaling, HttpAnswerSignaling):
+        if not self._takes_calls_by_http():
             return web.Response(status=409, text="this receiver takes calls by another --signaling")
-        body = await request.json()
+        body = await self._json_body(request)
+        if body is None:
+            return web.Response(status=400, text="POST /call takes JSON {sdp, type, code}: is this an avfr sender?")
+        reason = self.signaling.refusal_for(body.get("code"))
+        if reason is not None:
+            return self._refuse(request, "a call", reason, status=409 if reason == TAKEN else 403)
         answer = await self.signaling.offer_from_http(RTCSessionDescription(sdp=body["sdp"], type=body["type"]))
         return web.json_response({"sdp": answer.sdp, "type": answer.type})
+
+    async def _web_stats(self, request):  # noqa: ANN001, ANN202
+        from aiohttp import web
+
+        from codec.call.signaling import refusal
+
+        reason = refusal(request.headers.get("X-Avfr-Code"), self.options.code)
+        if reason is not None:
+            return web.Response(status=403, text=reason)  # polled every second: refused without a line each time
+        return web.json_response(self.live_stats())
 
     async def _web_offer(self, request):  # noqa: ANN001, ANN202
         """A browser viewer's offer: answer with the reconstructed video and the speech."""
         from aiohttp import web
         from aiortc import RTCPeerConnection, RTCSessionDescription
 
-        body = await request.json()
+        from codec.call.signaling import refusal
+
+        body = await self._json_body(request)
+        if body is None:
+            return web.Response(status=400, text="POST /offer takes JSON {sdp, type, code}: open the page avfr receive printed")
+        reason = refusal(body.get("code"), self.options.code)
+        if reason is not None:
+            return self._refuse(request, "a viewer", reason)
         viewer = RTCPeerConnection()
         self.viewers.add(viewer)
         viewer.addTrack(PictureTrack(self))

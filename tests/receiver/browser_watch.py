@@ -36,6 +36,8 @@ SHOWS_A_PICTURE = """() => {
 }"""
 PLAYING = "() => { const v = document.querySelector('video'); return v.videoWidth > 0 && v.currentTime > 1.5; }"
 HAS_STATS = "() => document.getElementById('stats').textContent.includes('rendered')"
+REFUSED = "() => document.getElementById('state').textContent.startsWith('refused')"
+WRONG_CODE = "0000-0000-0000-0000"
 # Speech packets the page has received (the receiver relays them, held back to the picture).
 AUDIO_PACKETS = """async () => {
   let n = 0;
@@ -101,6 +103,11 @@ def watch(url: str, screenshot: str) -> dict:
         browser = launch(p)
         page = browser.new_page(viewport={"width": 800, "height": 800})
         page.set_default_timeout(PAGE_TIMEOUT_MS)
+        step("opening the page with a wrong call code")
+        open_when_served(page, url.split("#")[0] + "#code=" + WRONG_CODE)
+        page.wait_for_function(REFUSED, timeout=30_000)
+        refused = page.inner_text("#state")
+        page.goto("about:blank")  # a new document: the next address differs only in its fragment
         step(f"opening {url}")
         open_when_served(page, url)
         step("waiting for the video to play")
@@ -117,6 +124,7 @@ def watch(url: str, screenshot: str) -> dict:
             "size": page.evaluate("() => [document.querySelector('video').videoWidth, document.querySelector('video').videoHeight]"),
             "state": page.inner_text("#state"),
             "stats": page.inner_text("#stats"),
+            "refused": refused,
         }
         page.locator("video").screenshot(path=screenshot)
         step("done")

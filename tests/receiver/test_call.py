@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from benchmarks.call import CallCondition, run_loopback_call
+from benchmarks.call import CallCondition, free_port, run_loopback_call
+from codec.call.callcode import new_call_code
 from codec.media import video_io
 from receiver.live import PlayoutConfig
 
 pytestmark = [pytest.mark.slow, pytest.mark.data]
 SECONDS = 10.0
+INTRUDER = Path(__file__).with_name("intruder.py")
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +73,51 @@ def _envelope_correlation(a: np.ndarray, b: np.ndarray, hop: int = 800) -> float
     return best
 
 
-def test_http_signaling_connects_a_short_call(call_clip: Path, tmp_path: Path) -> None:
-    result = run_loopback_call(call_clip, 3.0, tmp_path, CallCondition("http", signaling="http"))
+def test_http_signaling_connects_a_short_call_and_refuses_a_wrong_code(call_clip: Path, tmp_path: Path) -> None:
+    intruder: dict = {}
+
+    def join_first(port: int, code: str) -> None:  # a third process, before the intended sender
+        intruder.update(_run_intruder("call", f"http://127.0.0.1:{port}/call", new_call_code()))
+
+    result = run_loopback_call(call_clip, 3.0, tmp_path, CallCondition("http", signaling="http"), before_peer=join_first)
     assert result["exit_codes"] == {"sender": 0, "receiver": 0}, _logs(result)
     assert result["sender"]["frames"] == 75 and result["motion_compare"]["bit_exact"]
+    assert "HTTP 403" in intruder["refused"] and "wrong call code" in intruder["refused"], intruder
+    assert "refused a call from 127.0.0.1: wrong call code" in result["logs"]["receiver"]
+
+
+def test_a_third_process_with_a_wrong_code_can_neither_join_nor_watch(call_clip: Path, tmp_path: Path) -> None:
+    """tcp-socket: `avfr receive` with a wrong code is refused by the listening sender, which
+    then takes the intended receiver's call; a viewer of that receiver's page with a wrong code,
+    or none, gets no answer to its offer and no statistics; the call plays to its end, bit-exact."""
+    wrong = new_call_code()
+    joined: dict = {}
+    watched: dict = {}
+
+    def join_first(port: int, code: str) -> None:
+        joined["run"] = subprocess.run(
+            [sys.executable, "-m", "codec.cli", "receive", "--signaling-port", str(port), "--code", wrong, "-q"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    def watch(page: str | None) -> None:
+        watched.update(_run_intruder("watch", page.split("#")[0], wrong))
+
+    result = run_loopback_call(call_clip, 4.0, tmp_path, web_port=free_port(), on_started=watch, before_peer=join_first)
+    assert result["exit_codes"] == {"sender": 0, "receiver": 0}, _logs(result)
+    assert result["sender"]["frames"] == 100 and result["motion_compare"]["bit_exact"]
+    run = joined["run"]
+    said = [line for line in run.stderr.splitlines() if line.startswith("avfr")]  # without MediaPipe's and TFLite's own log lines
+    assert run.returncode != 0 and len(said) == 1 and "refused this call: wrong call code" in said[0], run.stderr
+    assert "refused a peer from 127.0.0.1" in result["logs"]["sender"]
+    for attempt in ("wrong_code", "no_code"):
+        assert watched[attempt]["status"] == 403 and not watched[attempt]["answered"], watched
+    assert "no call code" in watched["no_code"]["text"] and "wrong call code" in watched["wrong_code"]["text"]
+    assert watched["stats"]["status"] == 403
+    assert result["logs"]["receiver"].count("refused a viewer from 127.0.0.1") == 2
+
+
+def _run_intruder(mode: str, where: str, code: str) -> dict:
+    run = subprocess.run([sys.executable, str(INTRUDER), mode, where, code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout.strip().splitlines()[-1])

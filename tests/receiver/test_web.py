@@ -72,6 +72,8 @@ def test_browser_plays_the_reconstructed_call(tmp_path: Path, talking_heads: Pat
     assert seen["size"] == [256, 256]
     assert seen["audio_packets"] > 25  # the speech plays alongside (over half a second of it)
     assert "connected" in seen["state"]
+    assert "wrong call code" in seen["refused"]  # the page opened with another code got no call
+    assert "refused a viewer" in result["logs"]["receiver"]
     import imageio.v3 as iio
 
     shot = iio.imread(tmp_path / "video.png")[..., :3].astype(np.float32)

@@ -17,6 +17,10 @@ from codec.cli import main
         (["send", "--play-from", __file__, "--netem", "loss=2"], ["loss"]),
         (["send", "--play-from", __file__, "--bundle", "0"], ["--bundle"]),
         (["receive", "--delay-ms", "-5"], ["--delay-ms"]),
+        (["receive"], ["--code is missing", "avfr send printed"]),  # the sender listens on tcp-socket, and makes the code
+        (["receive", "--code", "not-a-code"], ["not a call code"]),
+        (["send", "--play-from", __file__, "--code", "7f3k-q9zm-2hxa-p4tr"], ["leave out --code", "avfr receive"]),
+        (["send", "--play-from", __file__, "--signaling", "http"], ["--code is missing", "avfr receive printed"]),
     ],
 )
 def test_bad_call_settings(argv: list[str], words: list[str], capsys: pytest.CaptureFixture[str]) -> None:
