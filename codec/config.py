@@ -30,6 +30,10 @@ class ModelConfig:
 
     name: str = "paper-256"
     image_size: int = 256
+    # Side at which the generator's UNet runs; 0 = image_size. Below image_size, an output
+    # stage lifts the core's picture to image_size with detail warped from the full-size
+    # keyframe (generator.DetailStage): the 256-px output at the cost of a 128-px core.
+    core_size: int = 0
     in_channels: int = 5  # RGB + mesh drawing + face mask (ARCHITECTURE.md)
     image_channels: int = 3
     num_kp: int = 10
@@ -62,6 +66,7 @@ class ModelConfig:
     norm: str = "batch"
     gen_warp_skips: bool = True  # also feed warped identity skips to the decoder
     gen_source_residual: bool = True  # output = sigmoid(logit(warped source) + decoder)
+    detail_channels: int = 16  # channels of the output stage at image_size (when core_size < image_size)
 
     # audio: 80 mels x 20 frames (200 ms at 10 ms hop), see ARCHITECTURE.md
     n_mels: int = 80
@@ -90,6 +95,13 @@ class ModelConfig:
     # ours: pull the deformation onto the MediaPipe landmark correspondence (losses/landmark_flow.py)
     loss_landmark_flow: float = 0.0
     landmark_flow_tolerance_px: float = 0.0  # landmark jitter below this is not fitted
+    # ours: keypoint i is pulled onto MediaPipe landmark keypoint_landmarks[i] (losses/keypoint_landmarks.py),
+    # so that lips and eyelids are carried by the stream's keypoints; the rest stay free
+    loss_keypoint_landmarks: float = 0.0
+    keypoint_landmarks: list[int] = field(default_factory=list)
+    # ours: L1 + LPIPS again on the mouth region, cut out and enlarged (losses/mouth.py)
+    loss_mouth_l1: float = 0.0
+    loss_mouth_perceptual: float = 0.0
     equivariance_sigma_affine: float = 0.05
     equivariance_sigma_tps: float = 0.005
     equivariance_points_tps: int = 5
@@ -100,8 +112,12 @@ class ModelConfig:
     def validate(self) -> None:
         """Fail early on sizes the networks cannot honour rather than deep in a conv."""
         down = 2**self.gen_num_down_blocks
-        if self.image_size % down:
-            raise ModelError(f"image_size {self.image_size} is not divisible by {down}; fix the model config")
+        if self.core_image_size % down:
+            raise ModelError(f"the generator's size {self.core_image_size} is not divisible by {down}; fix the model config")
+        if self.core_size and (self.core_size > self.image_size or self.image_size % self.core_size):
+            raise ModelError(f"core_size {self.core_size} must divide image_size {self.image_size}; fix the model config")
+        if len(self.keypoint_landmarks) > self.num_kp or any(not 0 <= i < 468 for i in self.keypoint_landmarks):
+            raise ModelError(f"keypoint_landmarks must be at most {self.num_kp} MediaPipe indices (0-467); fix the model config")
         for what, scale, blocks in (("kp", self.kp_scale_factor, self.kp_num_blocks), ("dm", self.dm_scale_factor, self.dm_num_blocks)):
             side = self.image_size * scale
             if side != int(side) or int(side) % 2**blocks:
@@ -121,9 +137,18 @@ class ModelConfig:
             raise ModelError(f"spade_norm must be 'batch' or 'instance', not {self.spade_norm!r}")
 
     @property
+    def core_image_size(self) -> int:
+        """Side of the generator's UNet (the output is image_size)."""
+        return self.core_size or self.image_size
+
+    @property
+    def has_detail_stage(self) -> bool:
+        return self.core_image_size < self.image_size
+
+    @property
     def feature_size(self) -> int:
         """Side of Enc_motion / Enc_aud: h/4 in the paper (h / 2**num_down_blocks)."""
-        return self.image_size // 2**self.gen_num_down_blocks
+        return self.core_image_size // 2**self.gen_num_down_blocks
 
     def gen_channels(self, level: int) -> int:
         """Generator channels at ``level`` (0 = full resolution), FOMM's doubling rule."""

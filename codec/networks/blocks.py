@@ -47,34 +47,39 @@ def resize_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 class AntiAliasDownsample(nn.Module):
     """Gaussian blur then subsample (FOMM's AntiAliasInterpolation2d): cheap, alias-free input
-    pyramids for the keypoint detector, dense motion and multi-scale discriminator."""
+    pyramids for the keypoint detector, dense motion and multi-scale discriminator.
+
+    The gaussian is applied as two 1-D passes, each computed only at the kept positions
+    (strided): the same numbers as FOMM's 2-D kernel followed by subsampling, at a fraction of
+    the cost once the scale is small (1/8 of a 256-px input: 29 taps a pass instead of 29x29
+    at every pixel)."""
 
     def __init__(self, channels: int, scale: float) -> None:
         super().__init__()
         self.scale = float(scale)
         self.channels = channels
         if self.scale == 1.0:
-            self.register_buffer("kernel", torch.ones(1, 1, 1, 1), persistent=False)
+            self.register_buffer("kernel", torch.ones(1), persistent=False)
             return
         sigma = (1.0 / self.scale - 1.0) / 2.0
         size = 2 * round(sigma * 4) + 1
         coords = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
         g = torch.exp(-(coords**2) / (2 * sigma**2))
-        kernel = torch.outer(g, g)
-        kernel = kernel / kernel.sum()
         self.pad = size // 2
-        self.register_buffer("kernel", kernel.expand(channels, 1, size, size).contiguous(), persistent=False)
+        self.register_buffer("kernel", (g / g.sum()).contiguous(), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.scale == 1.0:
             return x
-        x = F.pad(x, (self.pad,) * 4, mode="reflect" if min(x.shape[-2:]) > self.pad else "replicate")
-        x = F.conv2d(x, self.kernel.to(x.dtype), groups=self.channels)
         inv = 1.0 / self.scale
-        if abs(inv - round(inv)) < 1e-6:
-            step = int(round(inv))
-            return x[:, :, ::step, ::step]
-        return F.interpolate(x, scale_factor=self.scale, mode="nearest")
+        step = int(round(inv)) if abs(inv - round(inv)) < 1e-6 else 1
+        x = F.pad(x, (self.pad,) * 4, mode="reflect" if min(x.shape[-2:]) > self.pad else "replicate")
+        g = self.kernel.to(x.dtype)
+        x = F.conv2d(x, g.view(1, 1, 1, -1).expand(self.channels, 1, 1, -1), stride=(1, step), groups=self.channels)
+        x = F.conv2d(x, g.view(1, 1, -1, 1).expand(self.channels, 1, -1, 1), stride=(step, 1), groups=self.channels)
+        if step == 1:
+            return F.interpolate(x, scale_factor=self.scale, mode="nearest")
+        return x
 
 
 class ResBlock2d(nn.Module):

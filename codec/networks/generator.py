@@ -21,6 +21,14 @@ zero, so the untrained generator already returns the warped keyframe (the deform
 close to the identity, so: the keyframe). Training then only has to learn a correction, and
 the L1 gradient reaches the motion networks through the warp from the first step; the
 unwarped identity skips let the decoder copy source detail cheaply while motion is poor.
+
+Output above the UNet's size (``core_size < image_size``, ours): the UNet runs on the
+keyframe downscaled to ``core_size`` and its correction (in logit space) is upsampled onto
+the full-size keyframe warped by the same deformation, then refined by a small full-size
+:class:`DetailStage` that sees the UNet's last features and the keyframe's full-size features
+warped likewise. Sharp detail thus comes from the 256-px keyframe through the warp, and the
+per-frame cost stays close to the core's; the stage's last conv starts at zero, so a model
+whose core was trained at 128 px starts as "its 128-px correction on a sharp 256-px keyframe".
 """
 
 from __future__ import annotations
@@ -80,6 +88,33 @@ class IdentityEncoder(nn.Module):
         return skips
 
 
+class DetailStage(nn.Module):
+    """Full-size refinement: (upsampled core features, warped keyframe detail) -> logit residual."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        c = cfg.detail_channels
+        self.scale = cfg.image_size // cfg.core_image_size
+        self.encoder = SameBlock2d(cfg.image_channels, c, 3)  # keyframe detail, once per keyframe
+        self.fuse = SameBlock2d(cfg.gen_channels(0) + c, c, 3)
+        self.refine = SameBlock2d(c, c, 3)
+        self.final = nn.Conv2d(c, cfg.image_channels, 3, padding=1)
+        nn.init.zeros_(self.final.weight)
+        nn.init.zeros_(self.final.bias)
+
+    def forward(self, core_features: torch.Tensor, warped_detail: torch.Tensor) -> torch.Tensor:
+        up = F.interpolate(core_features, scale_factor=float(self.scale), mode="bilinear", align_corners=False)
+        x = self.fuse(torch.cat([up, warped_detail], dim=1))
+        return self.final(self.refine(x))
+
+
+def downscale_rgb(rgb: torch.Tensor, size: int) -> torch.Tensor:
+    """Antialiased bicubic, the closest torch resize to the PIL bicubic the crops are made with."""
+    if rgb.shape[-1] == size:
+        return rgb
+    return F.interpolate(rgb, size=(size, size), mode="bicubic", antialias=True, align_corners=False).clamp(0.0, 1.0)
+
+
 class Generator(nn.Module):
     """Decodes a driving frame from the cached source encoding, motion and audio features."""
 
@@ -107,12 +142,17 @@ class Generator(nn.Module):
         if cfg.gen_source_residual:
             nn.init.zeros_(self.final.weight)
             nn.init.zeros_(self.final.bias)
+        self.detail = DetailStage(cfg) if cfg.has_detail_stage else None
 
     def encode(self, source5: torch.Tensor) -> dict[str, object]:
         """Everything that depends on the source only (paid once per keyframe)."""
         rgb = source5[:, : self.cfg.image_channels]
         priors = F.interpolate(source5[:, self.cfg.image_channels :], size=(self.cfg.feature_size,) * 2, mode="area")
-        return {"rgb": rgb, "motion": self.motion_encoder(rgb), "identity": self.identity_encoder(rgb, priors)}
+        core = downscale_rgb(rgb, self.cfg.core_image_size)
+        encoded = {"rgb": rgb, "motion": self.motion_encoder(core), "identity": self.identity_encoder(core, priors)}
+        if self.detail is not None:
+            encoded["detail"] = self.detail.encoder(rgb)
+        return encoded
 
     @staticmethod
     def masked_warp(features: torch.Tensor, deformation: torch.Tensor, occlusion: torch.Tensor) -> torch.Tensor:
@@ -149,6 +189,10 @@ class Generator(nn.Module):
                 parts.append(self.masked_warp(skip, deformation, occlusion))
             x = fuse(torch.cat(parts, dim=1), cond)
         out = self.final(x)
+        if self.detail is not None:
+            scale = float(self.detail.scale)
+            out = F.interpolate(out, scale_factor=scale, mode="bilinear", align_corners=False)
+            out = out + self.detail(x, self.masked_warp(encoded["detail"], deformation, occlusion))  # type: ignore[arg-type]
         if self.cfg.gen_source_residual:
             out = out + logit(warp(encoded["rgb"], deformation), RESIDUAL_EPS)  # type: ignore[arg-type]
         return torch.sigmoid(out)

@@ -33,6 +33,7 @@ from torch.utils.data import Dataset, WeightedRandomSampler
 
 from codec import audio_features
 from codec.errors import InputError
+from codec.model_input import resize_rgb
 from codec.priors import face_oval_mask, render_mesh
 from codec.training.prepare import decode_landmarks
 
@@ -74,14 +75,16 @@ def resolve_root(root: Path, split: str | None) -> Path:
 
 
 class PreparedDataset(Dataset):
-    """Pairs from one prepared folder at one size (one of the sizes it was prepared with)."""
+    """Pairs from one prepared folder at one size: a stored size, or a smaller one, resized from
+    the smallest stored size above it (with prepare's resize, so it is what prepare would store)."""
 
     def __init__(self, root: Path | str, size: int = 128, split: str | None = "train", augment: bool = True, min_found: int = 2) -> None:
         self.root = resolve_root(Path(root), split)
         index = json.loads((self.root / "index.json").read_text())
-        if size not in index["sizes"]:
-            raise InputError(f"{self.root} was prepared at sizes {index['sizes']}, not {size}: prepare with --sizes {size} or pick one of those")
-        self.size, self.augment = size, augment
+        larger = sorted(s for s in index["sizes"] if s >= size)
+        if not larger:
+            raise InputError(f"{self.root} was prepared at sizes {index['sizes']}, none as large as {size}: prepare with --sizes {size}")
+        self.size, self.stored_size, self.augment = size, larger[0], augment
         self.fps = float(index["fps"])
         self.landmark_scale = int(index.get("landmark_scale", 2048))
         entries = index["clips"]
@@ -135,7 +138,7 @@ class PreparedDataset(Dataset):
         clip = self.clips[ref.clip]
         picks = torch.randint(len(ref.good), (2,), generator=gen).tolist()
         src_i, drv_i = int(ref.good[picks[0]]), int(ref.good[picks[1]])
-        frames = read_shot_frames(clip.directory / f"shot{ref.shot:02d}_{self.size}.mp4", [src_i - ref.start, drv_i - ref.start])
+        frames = read_shot_frames(self.shot_path(ref), [src_i - ref.start, drv_i - ref.start])
         flip = self.augment and bool(torch.rand((), generator=gen) < 0.5)
         jitter = _jitter_params(gen) if self.augment else None
         source_lm = _oriented_landmarks(clip.landmarks[src_i], flip)
@@ -155,8 +158,12 @@ class PreparedDataset(Dataset):
             "identity": ref.identity,
         }
 
+    def shot_path(self, ref: ShotRef) -> Path:
+        return self.clips[ref.clip].directory / f"shot{ref.shot:02d}_{self.stored_size}.mp4"
+
     def model_input(self, rgb: np.ndarray, landmarks: np.ndarray, flip: bool, jitter: np.ndarray | None) -> torch.Tensor:
         """5-channel input; ``landmarks`` are already flipped with the frame (``_oriented_landmarks``)."""
+        rgb = resize_rgb(rgb, self.size)
         if flip:
             rgb = rgb[:, ::-1]
         pixels = landmarks.astype(np.float32) * self.size

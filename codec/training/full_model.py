@@ -12,8 +12,8 @@ The G backward also leaves gradients in the discriminator's parameters (the adve
 term flows through D): zero D's gradients before its own backward, as FOMM does.
 
 Generator loss (paper eq. 4): L1 + LPIPS + equivariance (value + Jacobian) + adversarial,
-plus FOMM's feature matching and our landmark flow (when the batch carries landmarks) when
-their weights are non-zero; every weight comes from the
+plus FOMM's feature matching and, when the batch carries landmarks, our landmark flow,
+keypoint-on-landmark and mouth-region terms, when their weights are non-zero; every weight comes from the
 ``ModelConfig``. The dict holds only the weighted terms, so their sum is the total. A term
 whose weight is zero is not computed, and ``use_gan=False`` skips D entirely (GAN warm-up).
 """
@@ -26,7 +26,9 @@ from torch import nn
 from codec.config import ModelConfig
 from codec.losses.equivariance import RandomTransform, equivariance_losses
 from codec.losses.gan import discriminator_loss, feature_matching_loss, generator_adversarial_loss
+from codec.losses.keypoint_landmarks import keypoint_landmark_loss, mouth_keypoints
 from codec.losses.landmark_flow import landmark_flow_loss
+from codec.losses.mouth import crop_mouth
 from codec.losses.lpips import LPIPS
 from codec.model import AVFRModel
 from codec.networks.discriminator import Discriminator
@@ -49,15 +51,60 @@ class GeneratorFullModel(nn.Module):
         discriminator: Discriminator | None,
         config: ModelConfig | None = None,
         lpips: LPIPS | None = None,
+        mouth_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.model = model
         self.cfg = config or model.config
         self.discriminator = discriminator
-        if lpips is None and self.cfg.loss_perceptual > 0:
+        if lpips is None and (self.cfg.loss_perceptual > 0 or self.cfg.loss_mouth_perceptual > 0):
             lpips = LPIPS(self.cfg.lpips_backbone)
         self.lpips = lpips
+        self.mouth_dropout = mouth_dropout
+        self.mouth_kp = mouth_keypoints(self.cfg.keypoint_landmarks)
         self.last_output: dict[str, torch.Tensor] = {}
+
+    def drop_mouth_motion(self, kp_source: torch.Tensor, kp_driving: torch.Tensor) -> torch.Tensor:
+        """Training pairs the motion cannot explain (ours): in a random ``mouth_dropout`` share of
+        the batch, the mouth keypoints say "the keyframe's mouth, moved with the head" (the
+        source's mouth keypoints shifted by the mean motion of the other keypoints), while the
+        target still shows the real mouth. Only the speech can tell the generator what the
+        mouth does there; it is also what a receiver faces when motion packets are lost."""
+        if self.mouth_dropout <= 0 or not self.mouth_kp:
+            return kp_driving
+        others = [k for k in range(kp_driving.shape[1]) if k not in self.mouth_kp]
+        head_motion = (kp_driving[:, others, :2] - kp_source[:, others, :2]).mean(dim=1, keepdim=True)
+        held = kp_source[:, self.mouth_kp].clone()
+        held[..., :2] = held[..., :2] + head_motion
+        chosen = torch.rand(kp_driving.shape[0], device=kp_driving.device) < self.mouth_dropout
+        out = kp_driving.clone()
+        out[:, self.mouth_kp] = torch.where(chosen[:, None, None], held, kp_driving[:, self.mouth_kp])
+        return out
+
+    def predict(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """The model's forward pass, with the mouth motion dropped where chosen."""
+        if self.mouth_dropout <= 0 or not self.model.training:
+            return self.model(batch["source"], batch["driving"], batch["mel"])
+        state = self.model.encode_source(batch["source"])
+        kp_driving = self.model.keypoints(batch["driving"])
+        out = self.model.reconstruct_all(state, self.drop_mouth_motion(state.keypoints, kp_driving), batch["mel"])
+        out["kp_source"], out["kp_driving"] = state.keypoints, kp_driving
+        return out
+
+    def mouth(self, pred: torch.Tensor, real: torch.Tensor, landmarks: torch.Tensor) -> dict[str, torch.Tensor]:
+        cfg, losses = self.cfg, {}
+        pred_m, real_m = crop_mouth(pred, landmarks), crop_mouth(real, landmarks)
+        if cfg.loss_mouth_l1 > 0:
+            losses["mouth_l1"] = cfg.loss_mouth_l1 * (pred_m - real_m).abs().mean()
+        if cfg.loss_mouth_perceptual > 0 and self.lpips is not None:
+            losses["mouth_perceptual"] = cfg.loss_mouth_perceptual * self.lpips(pred_m, real_m).mean()
+        return losses
+
+    def keypoint_landmarks(self, out: dict[str, torch.Tensor], batch: Batch) -> torch.Tensor:
+        cfg = self.cfg
+        both = torch.cat([out["kp_source"], out["kp_driving"]])
+        landmarks = torch.cat([batch["source_landmarks"], batch["driving_landmarks"]])
+        return cfg.loss_keypoint_landmarks * keypoint_landmark_loss(both, landmarks, cfg.keypoint_landmarks, cfg.image_size)
 
     def equivariance(self, batch: Batch, kp_driving: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.cfg
@@ -80,7 +127,7 @@ class GeneratorFullModel(nn.Module):
 
     def forward(self, batch: Batch, use_gan: bool = True) -> dict[str, torch.Tensor]:
         cfg = self.cfg
-        out = self.model(batch["source"], batch["driving"], batch["mel"])
+        out = self.predict(batch)
         self.last_output = out
         pred, real = out["prediction"], target_rgb(batch, cfg.image_channels)
         losses: dict[str, torch.Tensor] = {"l1": cfg.loss_l1 * (pred - real).abs().mean()}
@@ -95,6 +142,10 @@ class GeneratorFullModel(nn.Module):
                 out["deformation"], batch["source_landmarks"], batch["driving_landmarks"], cfg.image_size, cfg.landmark_flow_tolerance_px
             )
             losses["landmark_flow"] = cfg.loss_landmark_flow * flow
+        if cfg.loss_keypoint_landmarks > 0 and cfg.keypoint_landmarks and "driving_landmarks" in batch:
+            losses["keypoint_landmarks"] = self.keypoint_landmarks(out, batch)
+        if (cfg.loss_mouth_l1 > 0 or cfg.loss_mouth_perceptual > 0) and "driving_landmarks" in batch:
+            losses.update(self.mouth(pred, real, batch["driving_landmarks"]))
         if use_gan and self.discriminator is not None and (cfg.loss_gan > 0 or cfg.loss_feature_matching > 0):
             losses.update(self.adversarial(pred, real))
         return losses

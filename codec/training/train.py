@@ -32,6 +32,7 @@ from codec.model import AVFRModel, save_model
 from codec.networks.discriminator import Discriminator
 from codec.progress import progress_bar
 from codec.training.checkpoint import load_checkpoint, save_checkpoint
+from codec.training.snapshot import load_snapshot, save_snapshot, warm_start
 from codec.training.dataset import PreparedDataset
 from codec.training.full_model import DiscriminatorFullModel, GeneratorFullModel
 from codec.training.samples import save_sample_grid
@@ -63,7 +64,16 @@ class TrainConfig:
     checkpoint_every: int = 250
     export_every: int = 1000
     amp: bool = True
+    cpu_bf16: bool = False  # bf16 autocast on the CPU too (measured: benchmarks/results/train_speed.md)
+    threads: int | None = None  # torch threads (1 beside other work on a 2-core machine)
     max_seconds: float | None = None
+    # share of each batch whose mouth motion is withheld, so only the speech explains the mouth
+    mouth_dropout: float = 0.0
+    # warm start: a model file whose tensors of matching name and shape seed the new model
+    init_from: str | None = None
+    # the compact resumable snapshot (fp16 G + D, step; codec.training.snapshot), rewritten in place
+    snapshot: str | None = None
+    snapshot_every: int = 500
     model_overrides: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -160,15 +170,15 @@ class Trainer:
         self.model_config = ModelConfig.from_dict({**base.to_dict(), **cfg.model_overrides})
         self.model = AVFRModel(self.model_config).to(device)
         self.discriminator = Discriminator(self.model_config).to(device)
-        self.gen_full = GeneratorFullModel(self.model, self.discriminator, self.model_config).to(device)
+        self.gen_full = GeneratorFullModel(self.model, self.discriminator, self.model_config, mouth_dropout=cfg.mouth_dropout).to(device)
         self.disc_full = DiscriminatorFullModel(self.model, self.discriminator, self.model_config).to(device)
         self.opt_g = torch.optim.Adam(self.model.parameters(), lr=cfg.lr_generator, betas=cfg.betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.lr_discriminator, betas=cfg.betas)
         milestones = [int(f * cfg.steps) for f in cfg.lr_milestones]
         self.sched_g = torch.optim.lr_scheduler.MultiStepLR(self.opt_g, milestones, gamma=cfg.lr_gamma)
         self.sched_d = torch.optim.lr_scheduler.MultiStepLR(self.opt_d, milestones, gamma=cfg.lr_gamma)
-        # bf16 autocast on CUDA: no loss scaling needed, unlike fp16.
-        self.use_amp = cfg.amp and device.type == "cuda"
+        # bf16 autocast: no loss scaling needed, unlike fp16. On the CPU only when asked.
+        self.use_amp = cfg.amp and (device.type == "cuda" or cfg.cpu_bf16)
         if dist_info.world > 1:
             ids = [device.index] if device.type == "cuda" else None
             self.gen_train: torch.nn.Module = DistributedDataParallel(self.gen_full, device_ids=ids, find_unused_parameters=True)
@@ -192,10 +202,22 @@ class Trainer:
         modules, opts, scheds = self._state()
         save_checkpoint(self.run_dir / "last.safetensors", modules, opts, scheds, self.step, extra={"train_config": _jsonable(asdict(self.cfg))})
 
-    def resume(self) -> None:
+    def resume(self) -> bool:
+        """From the run folder's full checkpoint, else from the compact snapshot; False if neither."""
         modules, opts, scheds = self._state()
-        meta = load_checkpoint(self.run_dir / "last.safetensors", modules, opts, scheds)
-        self.step = int(meta["step"])
+        if (self.run_dir / "last.safetensors").exists():
+            meta = load_checkpoint(self.run_dir / "last.safetensors", modules, opts, scheds)
+            self.step = int(meta["step"])
+            return True
+        if self.cfg.snapshot and Path(self.cfg.snapshot).expanduser().exists():
+            self.step = load_snapshot(Path(self.cfg.snapshot).expanduser(), modules, scheds)
+            return True
+        return False
+
+    def save_snapshot(self) -> None:
+        if self.dist.main and self.cfg.snapshot:
+            modules, _, _ = self._state()
+            save_snapshot(Path(self.cfg.snapshot).expanduser(), modules, self.step, _jsonable(asdict(self.cfg)))
 
     def export(self, name: str) -> Path:
         """The shippable model: generator side only, fp16 safetensors."""
@@ -208,7 +230,7 @@ class Trainer:
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         batch = {k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
         use_gan = self.step >= self.cfg.gan_start_step
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.use_amp else nullcontext()
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if self.use_amp else nullcontext()
         self.model.train()
         with autocast:
             gen_losses = self.gen_train(batch, use_gan=use_gan)
@@ -293,10 +315,12 @@ def train(cfg: TrainConfig, device_name: str = "auto", resume: bool = False, pro
     info = init_distributed(device)
     if device.type == "cuda":
         torch.cuda.set_device(device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     trainer = Trainer(cfg, device, info)
-    if resume and (trainer.run_dir / "last.safetensors").exists():
-        trainer.resume()
+    if not (resume and trainer.resume()) and cfg.init_from:
+        warm_start(trainer.model, Path(cfg.init_from).expanduser())
     if info.main:
         trainer.run_dir.mkdir(parents=True, exist_ok=True)
         (trainer.run_dir / "train_config.yaml").write_text(yaml.safe_dump(_jsonable(asdict(cfg))))
@@ -326,12 +350,15 @@ def train(cfg: TrainConfig, device_name: str = "auto", resume: bool = False, pro
             save_sample_grid(trainer.model, batch, trainer.run_dir / "samples" / f"step{trainer.step:07d}.png", device)
         if trainer.step % cfg.checkpoint_every == 0:
             trainer.save()
+        if trainer.step % cfg.snapshot_every == 0:
+            trainer.save_snapshot()
         if trainer.step % cfg.export_every == 0:
             trainer.export(f"model-step{trainer.step:07d}.safetensors")
         if cfg.max_seconds is not None and time.time() - started > cfg.max_seconds:
             break
     bar.close()
     trainer.save()
+    trainer.save_snapshot()
     logger.close()
     path = trainer.export("model.safetensors")
     if info.world > 1:

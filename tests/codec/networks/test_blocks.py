@@ -44,3 +44,19 @@ def test_spade_resblock_upsamples_modulation() -> None:
 def test_inverse_2x2() -> None:
     m = torch.randn(3, 4, 2, 2) + 2 * torch.eye(2)
     assert torch.allclose(inverse_2x2(m), torch.linalg.inv(m), atol=1e-4)
+
+
+def test_antialias_downsample_equals_fomm_2d_kernel_then_subsampling() -> None:
+    """The separable, strided form computes FOMM's numbers (2-D gaussian, then every n-th pixel)."""
+    import torch.nn.functional as F
+
+    for scale, size in ((0.25, 128), (0.5, 64), (0.125, 256)):
+        x = torch.rand(2, 5, size, size)
+        sigma = (1 / scale - 1) / 2
+        k = 2 * round(sigma * 4) + 1
+        c = torch.arange(k, dtype=torch.float32) - (k - 1) / 2
+        g = torch.exp(-(c**2) / (2 * sigma**2))
+        kernel = torch.outer(g, g) / torch.outer(g, g).sum()
+        step = int(1 / scale)
+        ref = F.conv2d(F.pad(x, (k // 2,) * 4, mode="reflect"), kernel.expand(5, 1, k, k), groups=5)[:, :, ::step, ::step]
+        assert torch.allclose(AntiAliasDownsample(5, scale)(x), ref, atol=1e-5)

@@ -37,3 +37,28 @@ def test_identity_encoder_skips(tiny_config: ModelConfig) -> None:
     gen = Generator(tiny_config)
     skips = gen.encode(torch.rand(1, 5, 64, 64))["identity"]
     assert [tuple(s.shape[-2:]) for s in skips] == [(64, 64), (32, 32), (16, 16)]
+
+
+def with_detail_stage(cfg: ModelConfig) -> ModelConfig:
+    """The tiny config with a 32-px core under a 64-px output (as light-256: 128 under 256)."""
+    return ModelConfig.from_dict({**cfg.to_dict(), "core_size": 32})
+
+
+def test_detail_stage_outputs_the_full_size(tiny_config: ModelConfig) -> None:
+    cfg = with_detail_stage(tiny_config)
+    gen = Generator(cfg)
+    encoded = gen.encode(torch.rand(2, 5, 64, 64))
+    assert [tuple(s.shape[-2:]) for s in encoded["identity"]] == [(32, 32), (16, 16), (8, 8)]
+    assert encoded["detail"].shape[-2:] == (64, 64)
+    torch.nn.init.normal_(gen.detail.final.weight, std=1.0)
+    out = run(gen, cfg, torch.rand(2, 5, 64, 64))
+    assert out.shape == (2, 3, 64, 64) and out.min() >= 0 and out.max() <= 1
+
+
+def test_untrained_detail_stage_keeps_the_full_size_keyframe_sharp(tiny_config: ModelConfig) -> None:
+    """The core works at half size, but under identity motion the output is the full-size
+    keyframe itself, not an upsampled half-size one."""
+    gen = Generator(with_detail_stage(tiny_config)).eval()
+    source = torch.rand(2, 5, 64, 64) * 0.9 + 0.05
+    out = run(gen, with_detail_stage(tiny_config), source)
+    assert torch.allclose(out, source[:, :3], atol=1e-5)

@@ -88,3 +88,35 @@ def test_light_training_step_with_real_lpips(lpips_weights: None, tiny_batch: di
     losses = gen_full(batch)
     sum(losses.values()).backward()
     assert 0 < losses["perceptual"].item() < 2
+
+
+def with_landmarks(batch: dict[str, torch.Tensor], seed: int = 0) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    lm = torch.rand(batch["source"].shape[0], 468, 2, generator=g) * 0.4 + 0.3
+    lm[:, 33, 0], lm[:, 263, 0] = 0.35, 0.65
+    return {**batch, "source_landmarks": lm, "driving_landmarks": lm + 0.01}
+
+
+def test_keypoint_and_mouth_terms(tiny_config: ModelConfig, tiny_batch: dict[str, torch.Tensor]) -> None:
+    cfg = dataclasses.replace(
+        tiny_config, keypoint_landmarks=[13, 14, 61, 291], loss_keypoint_landmarks=10.0, loss_mouth_l1=1.0, loss_mouth_perceptual=1.0
+    )
+    model, _, gen_full, _ = make(cfg)
+    losses = gen_full(with_landmarks(tiny_batch), use_gan=False)
+    assert {"keypoint_landmarks", "mouth_l1", "mouth_perceptual"} <= set(losses)
+    sum(losses.values()).backward()
+    assert grad_norm(model.kp_detector) > 0
+
+
+def test_mouth_dropout_holds_only_the_mouth_keypoints(tiny_config: ModelConfig) -> None:
+    cfg = dataclasses.replace(tiny_config, keypoint_landmarks=[13, 14, 61, 291, 159, 145])
+    model = AVFRModel(cfg)
+    gen_full = GeneratorFullModel(model, None, cfg, lpips=LPIPS("alex", pretrained=False), mouth_dropout=1.0)
+    kp_s, kp_d = torch.rand(2, 10, 6), torch.rand(2, 10, 6)
+    out = gen_full.drop_mouth_motion(kp_s, kp_d)
+    assert torch.equal(out[:, 4:], kp_d[:, 4:])  # eyes and free keypoints untouched
+    shift = (kp_d[:, 4:, :2] - kp_s[:, 4:, :2]).mean(dim=1, keepdim=True)
+    assert torch.allclose(out[:, :4, :2], kp_s[:, :4, :2] + shift)  # the keyframe's mouth, moved with the head
+    assert torch.equal(out[:, :4, 2:], kp_s[:, :4, 2:])
+    gen_full.mouth_dropout = 0.0
+    assert torch.equal(gen_full.drop_mouth_motion(kp_s, kp_d), kp_d)
