@@ -35,6 +35,19 @@ from codec.training.dataset import PreparedDataset, read_shot_frames
 from codec.training.samples import grid, to_uint8_rgb
 
 
+@dataclass(frozen=True)
+class Targets:
+    """Issue 13's targets for the model alone, on the dev clips with speech (the card and the
+    training curves judge against these)."""
+
+    mouth_corr: float = 0.8
+    mouth_amplitude_ratio: float = 0.8
+    silence_mouth_lpips_worse: float = 0.05  # silence instead of the speech: mouth LPIPS at least this much worse
+
+
+TARGETS = Targets()
+
+
 @dataclass
 class ClipFrames:
     name: str
@@ -68,6 +81,19 @@ def dev_clips(data: Path, size: int, max_frames: int, names: Sequence[str] | Non
         landmarks = clip.landmarks[idx].astype(np.float32)
         clips.append(ClipFrames(clip.entry["id"], inputs, mels_t, idx, clip.entry["file"], landmarks, clip.mel is not None))
     return clips
+
+
+def evenly_spread(names: Sequence[str], count: int) -> list[str]:
+    """``count`` of ``names`` (in their order) spread from the first to the last: a subset chosen
+    by position, never by score."""
+    k = min(count, len(names))
+    return [names[i] for i in sorted({round(i * (len(names) - 1) / max(k - 1, 1)) for i in range(k)})]
+
+
+def speech_clip_names(data: Path, size: int) -> list[str]:
+    """The dev clips with speech, sorted by name (read from the index and features, no frames)."""
+    ds = PreparedDataset(data, size=size, split="dev", augment=False)
+    return sorted({ds.clips[ref.clip].entry["id"] for ref in ds.shots if ds.clips[ref.clip].mel is not None})
 
 
 @torch.no_grad()

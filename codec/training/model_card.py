@@ -12,14 +12,13 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from codec.demo import public_photo
 from codec.model import count_parameters, load_model, read_metadata
-from codec.training.evaluate import ClipFrames, cross_identity_grid, dev_clips, evaluate_model, same_identity_grid
+from codec.training.evaluate import TARGETS, ClipFrames, cross_identity_grid, dev_clips, evaluate_model, evenly_spread, same_identity_grid
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 PUBLIC_GRID = "cross_identity_public.png"  # the one grid that can be committed: no research-only pixels
@@ -27,17 +26,6 @@ MOUTH_PLOT = "mouth_opening.png"  # real and decoded mouth opening over time: nu
 PLOTTED_CLIPS = 4  # dev clips with speech in the mouth plot (their series are kept in dev_metrics.json)
 FPS = 25.0  # the prepared data's frame rate
 
-
-@dataclass(frozen=True)
-class Targets:
-    """Issue 13's targets for the model alone, on the dev clips with speech."""
-
-    mouth_corr: float = 0.8
-    mouth_amplitude_ratio: float = 0.8
-    silence_mouth_lpips_worse: float = 0.05  # silence instead of the speech: mouth LPIPS at least this much worse
-
-
-TARGETS = Targets()
 
 
 def plot_losses(log_csv: Path, out_png: Path) -> None:
@@ -66,10 +54,7 @@ def plot_losses(log_csv: Path, out_png: Path) -> None:
 
 def plotted_clips(result: dict, count: int = PLOTTED_CLIPS) -> list[str]:
     """Clips with speech spread evenly through the sorted list: chosen by name, not by score."""
-    names = sorted(n for n, m in result["clips"].items() if m["has_speech"] and n in result.get("series", {}))
-    k = min(count, len(names))
-    picks = sorted({round(i * (len(names) - 1) / max(k - 1, 1)) for i in range(k)})
-    return [names[i] for i in picks]
+    return evenly_spread(sorted(n for n, m in result["clips"].items() if m["has_speech"] and n in result.get("series", {})), count)
 
 
 def plot_mouth_opening(result: dict, out_png: Path) -> None:
