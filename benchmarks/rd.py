@@ -78,6 +78,7 @@ from benchmarks.provenance import git_state, machine, package_versions
 from benchmarks.metrics.frames import as_batch
 from benchmarks.metrics.psnr import psnr_frames
 from codec.bitstream.container import AvfrReader
+from codec.face_measures import FaceMeasures, FaceTrack, mean_over_clips
 from codec.bitstream.info import describe_file
 from codec.errors import AvfrError, InputError
 from codec.progress import progress_bar
@@ -87,6 +88,7 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "talking-heads" / "dev"
 VIDEO_SUFFIXES = (".mp4", ".mpg", ".webm", ".mov", ".mkv", ".avi")
 METRICS = ("psnr", "ssim", "lpips", "dists", "fid", "identity", "lmd")
+FACE_METRICS = ("mouth_corr", "mouth_amplitude_ratio", "eye_corr", "mouth_lpips")  # codec.face_measures, on every frame
 FULL_DEV = {"clips": 21, "frames": 3273}  # the dev set at 25 fps, 250 frames at most per clip
 
 
@@ -111,6 +113,7 @@ class RDConfig:
     force: bool = False
     progress: bool = True
     keep_streams: Path | None = None  # keep the .avfr files here (default: a temp dir, removed)
+    silence: bool = True  # also decode the default avfr stream with silence for its speech (face measures only)
     vvc: vvc.VVCConfig = field(default_factory=vvc.VVCConfig)
 
     @classmethod
@@ -162,6 +165,7 @@ class AvfrDecoded:
     encode_s: float
     decode_s: float
     decode_setup_s: float
+    silent: np.ndarray | None = None  # the same stream rendered with silence for its speech (None: not made, or no speech)
 
 
 @dataclass
@@ -213,13 +217,15 @@ def run_avfr(clip: Path, cfg: RDConfig, workdir: Path) -> AvfrRun:
         if content in decoded_by_content:  # e.g. avfr-1key when no refresh fired: the very same stream
             modes[name] = replace(decoded_by_content[content], encode_s=encode_s)
             continue
-        modes[name] = decoded_by_content[content] = _decode_stream(stream, cfg, len(reference), encode_s, notes)
+        modes[name] = decoded_by_content[content] = _decode_stream(stream, cfg, len(reference), encode_s, notes, silence=cfg.silence and name == "avfr")
     key = next(p.keyframe for p in AvfrReader(raw_stream) if p.HasField("keyframe"))  # the first
     keyframe = resize_frame(decode_keyframe(key.data, key.codec), cfg.size)
     return AvfrRun(reference, keyframe, len(key.data), modes, notes)
 
 
-def _decode_stream(stream: Path, cfg: RDConfig, expected: int, encode_s: float, notes: list[str]) -> AvfrDecoded:
+def _decode_stream(stream: Path, cfg: RDConfig, expected: int, encode_s: float, notes: list[str], silence: bool = False) -> AvfrDecoded:
+    """The receiver's frames; with ``silence`` and a stream with speech, also the frames the
+    same receiver renders with the speech replaced by silence (what the audio path is worth)."""
     from receiver.decoder import DecodeOptions, DecodeReport, open_stream
 
     started = time.perf_counter()
@@ -232,7 +238,11 @@ def _decode_stream(stream: Path, cfg: RDConfig, expected: int, encode_s: float, 
     if len(decoded) != expected:
         raise AvfrError(f"{stream.name}: {len(decoded)} decoded frames for {expected} sent ({report.stopped_at})")
     notes += [f"decode {stream.name}: {n}" for n in report.notes]
-    return AvfrDecoded(decoded, avfr_bits(stream), encode_s, decode_s, setup)
+    silent = None
+    if silence and session.pcm is not None:
+        silent_session = replace(session, pcm=None)
+        silent = np.stack(list(silent_session.frames(DecodeReport(output=stream), cfg.size, cfg.decode_batch)))
+    return AvfrDecoded(decoded, avfr_bits(stream), encode_s, decode_s, setup, silent)
 
 
 def _to_size(crop: np.ndarray, size: int) -> np.ndarray:
@@ -258,9 +268,11 @@ class Scorer:
         self.lpips, self.dists = LPIPSMetric(), DISTSMetric()
         self.identity, self.landmarks = SFaceIdentity(), LandmarkDistance()
         self.inception = InceptionFeatures()
+        self.faces = FaceMeasures(self.lpips.net)
+        self.real_face: tuple[np.ndarray, FaceTrack] | None = None  # the current clip's reference, tracked once
         self.features: dict[str, list[np.ndarray]] = {}
-        self.seconds: dict[str, float] = {m: 0.0 for m in METRICS}
-        self.frames: dict[str, int] = {m: 0 for m in METRICS}  # frames (pairs) each metric has scored
+        self.seconds: dict[str, float] = {m: 0.0 for m in METRICS + ("face",)}
+        self.frames: dict[str, int] = {m: 0 for m in METRICS + ("face",)}  # frames (pairs) each metric has scored
 
     def _timed(self, name: str, fn: Callable[[], np.ndarray]) -> np.ndarray:
         started = time.perf_counter()
@@ -270,7 +282,23 @@ class Scorer:
         return out
 
     def reference_features(self, reference: np.ndarray) -> None:
+        """Once per clip: the reference's FID features, and its face track for the face measures."""
         self.add_features("reference", reference)
+        started = time.perf_counter()
+        self.real_face = (reference, self.faces.track(reference[1:]))
+        self.seconds["face"] += time.perf_counter() - started
+
+    def face(self, reference: np.ndarray, decoded: np.ndarray) -> dict[str, float | None]:
+        """Mouth and eye measures (``FACE_METRICS``) on every frame after the first (the keyframe
+        itself, which every codec point reproduces), tracked as a series."""
+        if self.real_face is None or self.real_face[0] is not reference:
+            self.reference_features(reference)
+        track = self.real_face[1]
+        started = time.perf_counter()
+        summary = self.faces.compare(reference[1:], track, decoded[1:]).summary()
+        self.seconds["face"] += time.perf_counter() - started
+        self.frames["face"] += len(decoded) - 1
+        return {m: summary[m] for m in FACE_METRICS}
 
     def add_features(self, key: str, frames: np.ndarray) -> None:
         f = self._timed("fid", lambda: self.inception(frames[sampled(self.cfg.slow_metric_stride)]))
@@ -291,7 +319,7 @@ class Scorer:
             "lmd": self._timed("lmd", lambda: self.landmarks(ref[s], dec[s])),
         }
         self.add_features(key, dec)
-        return {m: _mean(v) for m, v in per_frame.items()}
+        return {m: _mean(v) for m, v in per_frame.items()} | self.face(reference, decoded)
 
     def fid(self, key: str) -> float | None:
         ref, dec = self.features.get("reference"), self.features.get(key)
@@ -383,6 +411,8 @@ def bench_clip(clip: Path, cfg: RDConfig, scorer: Scorer, tick: Callable[[str], 
             motion_bits_per_frame=8 * b.motion / n,
             **scorer.score(name, run.reference, mode.decoded),
         )  # fmt: skip
+        if mode.silent is not None:
+            points[name] |= {f"{m}_without_speech": v for m, v in scorer.face(run.reference, mode.silent).items()}
         tick(name)
     repeat = np.repeat(run.keyframe[None], n, axis=0)
     points["repeat-keyframe"] = point_record(
@@ -425,9 +455,14 @@ def aggregate(clips: list[dict], scorer: Scorer) -> dict[str, dict]:
     for key in keys:
         rows = [c["points"][key] for c in clips if key in c["points"]]
         agg: dict[str, object] = {"clips": len(rows), "frames": sum(r["frames"] for r in rows)}
-        for m in ("kbps", "bpp") + tuple(m for m in METRICS if m != "fid"):
+        for m in ("kbps", "bpp") + tuple(m for m in METRICS if m != "fid") + FACE_METRICS:
             vals = [r[m] for r in rows if r.get(m) is not None]
             agg[m] = float(np.mean(vals)) if vals else None
+        with_silence = [r for r in rows if "mouth_lpips_without_speech" in r]
+        if with_silence:  # the clips with speech, rendered both ways: compare on the same clips
+            agg["speech_clips"] = len(with_silence)
+            agg |= {f"speech_clips_{k}": v for k, v in mean_over_clips(with_silence, FACE_METRICS).items() if not k.endswith("_clips")}
+            agg |= {f"speech_clips_{k}": v for k, v in mean_over_clips(with_silence, FACE_METRICS, "_without_speech").items() if not k.endswith("_clips")}
         for speed in ("encode_fps", "decode_fps"):
             secs = [r["frames"] / r[speed] for r in rows if r.get(speed)]
             agg[speed] = agg["frames"] / sum(secs) if secs and len(secs) == len(rows) else None
@@ -446,13 +481,16 @@ def _fmt(v: object, digits: int) -> str:
 def markdown(result: dict) -> str:
     """The Markdown report: the table, then how it was measured."""
     cfg, agg = result["config"], result["aggregate"]
-    head = "| codec point | kbps | bpp | PSNR | SSIM | LPIPS | DISTS | FID | ID-sim | LMD | enc fps | dec fps |"
-    lines = [f"# Rate-distortion: avfr vs H.266/VVC ({result['name']})", "", head, "|" + "---|" * 12]
+    head = ("| codec point | kbps | bpp | PSNR | SSIM | LPIPS | DISTS | FID | ID-sim | LMD | mouth corr | mouth amp | eye corr "
+            "| mouth LPIPS | enc fps | dec fps |")  # fmt: skip
+    lines = [f"# Rate-distortion: avfr vs H.266/VVC ({result['name']})", "", head, "|" + "---|" * 16]
     for key, p in agg.items():
         cells = [key, _fmt(p["kbps"], 2), _fmt(p["bpp"], 4), _fmt(p["psnr"], 2), _fmt(p["ssim"], 4), _fmt(p["lpips"], 4),
                  _fmt(p["dists"], 4), _fmt(p["fid"], 1), _fmt(p["identity"], 3), _fmt(p["lmd"], 4),
-                 _fmt(p["encode_fps"], 1), _fmt(p["decode_fps"], 1)]  # fmt: skip
+                 _fmt(p.get("mouth_corr"), 3), _fmt(p.get("mouth_amplitude_ratio"), 3), _fmt(p.get("eye_corr"), 3),
+                 _fmt(p.get("mouth_lpips"), 4), _fmt(p["encode_fps"], 1), _fmt(p["decode_fps"], 1)]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
+    lines += silence_lines(agg.get("avfr", {}))
     m = result["machine"]
     audio = agg.get("avfr", {}).get("audio_kbps")
     lines += [
@@ -473,12 +511,29 @@ def markdown(result: dict) -> str:
         f"- PSNR (RGB) on every frame; SSIM, LPIPS-Alex, ID-sim (SFace cosine, higher is better), LMD (MediaPipe NME, "
         f"inter-ocular) on 1 in {cfg['metric_stride']} frames; DISTS on 1 in {cfg['slow_metric_stride']}; FID over the "
         f"set of those frames ({result['fid_frames']} per point: biased, compare equal counts only).",
+        "- mouth corr / mouth amp: Pearson correlation and std ratio (decoded / reference) of the mouth opening per frame "
+        "(inner-lip gap 13-14 over the eye-corner distance 33-263), eye corr: the same for the eyelid gaps (blinks), mouth "
+        "LPIPS: LPIPS-Alex of the box around the reference's lips scaled to 64x64; all from `codec.face_measures`, MediaPipe "
+        "tracking both series over every frame after the first; per clip, then the mean over clips (repeat-keyframe: a still "
+        "mouth, the measure's floor).",
         "- enc/dec fps: avfr encode/render loops without model loading; VVC whole FFmpeg processes. vvc-match: VVC at "
         "each clip's avfr bpp (`benchmarks.vvc.match_bpp`).",
         f"- wall time {result['timing']['total_s']:.0f} s; projected full dev run from these costs: "
         f"{result['timing']['projected_full_dev_s']:.0f} s (this machine's load at the time).",
     ]
     return "\n".join(lines) + "\n"
+
+
+def silence_lines(avfr: dict) -> list[str]:
+    """The avfr point's face measures on its clips with speech, with the speech and with silence."""
+    if not avfr.get("speech_clips"):
+        return []
+    cells = []
+    for m, digits in zip(FACE_METRICS, (3, 3, 3, 4)):
+        a, b = avfr.get(f"speech_clips_{m}"), avfr.get(f"speech_clips_{m}_without_speech")
+        change = f" ({100 * (b / a - 1):+.1f}%)" if m == "mouth_lpips" and a and b is not None else ""
+        cells.append(f"{m.replace('_', ' ')} {_fmt(a, digits)} -> {_fmt(b, digits)}{change}")
+    return ["", f"avfr with silence in place of the speech, on the {avfr['speech_clips']} clips with speech: " + "; ".join(cells) + "."]
 
 
 # --------------------------------------------------------------------------- provenance
@@ -596,7 +651,7 @@ def projected_full_run(timing: dict[str, float], metric_frames: dict[str, int], 
     vvc_per_frame = timing["vvc_sweep_s"] / max(timing["vvc_sweep_frames"], 1)
     total = timing["avfr_s"] / max(frames, 1) * n + vvc_per_frame * n * (len(d.qps) + 1.0)
     strides = {"psnr": 1, "ssim": d.metric_stride, "lpips": d.metric_stride, "identity": d.metric_stride, "lmd": d.metric_stride,
-               "dists": d.slow_metric_stride, "fid": d.slow_metric_stride}  # fmt: skip
+               "dists": d.slow_metric_stride, "fid": d.slow_metric_stride, "face": 1}  # fmt: skip
     for m, stride in strides.items():
         per = timing.get(f"{m}_s", 0.0) / max(metric_frames.get(m, 0), 1)
         total += per * math.ceil(n / stride) * (points + (m == "fid"))
@@ -624,6 +679,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=int, default=None, help=f"frames per clip (default {d.max_frames})")
     p.add_argument("--qps", type=_qps, default=None, help=f"VVC QPs (default {','.join(map(str, d.qps))})")
     p.add_argument("--no-match", action="store_true", help="skip the VVC point matched to avfr's bpp")
+    p.add_argument("--no-silence", action="store_true", help="skip rendering avfr with silence for its speech (face measures)")
     p.add_argument("--model", type=Path, default=None, help="avfr model .safetensors (default: the bundled one)")
     p.add_argument("--metric-stride", type=int, default=None, help=f"SSIM/LPIPS/ID/LMD on every n-th frame (default {d.metric_stride})")
     p.add_argument("--slow-metric-stride", type=int, default=None, help=f"DISTS and FID on every n-th frame (default {d.slow_metric_stride})")
@@ -645,7 +701,7 @@ def config_from_args(args: argparse.Namespace) -> RDConfig:
     }  # fmt: skip
     given = {k: v for k, v in given.items() if v is not None}
     cfg = RDConfig.smoke(**given) if args.smoke else RDConfig(**given)
-    cfg.match_bpp, cfg.force, cfg.progress = not args.no_match, args.force, not args.no_progress
+    cfg.match_bpp, cfg.force, cfg.progress, cfg.silence = not args.no_match, args.force, not args.no_progress, not args.no_silence
     if args.preset:
         cfg.vvc = vvc.VVCConfig(preset=args.preset)
     for name in ("clips", "max_frames", "metric_stride", "slow_metric_stride"):

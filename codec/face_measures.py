@@ -206,16 +206,26 @@ def as_frames(pictures: torch.Tensor) -> np.ndarray:
     return (pictures[:, :3].clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
 
 
+def picture_size(frames: np.ndarray | torch.Tensor) -> int:
+    return int(frames.shape[-1] if isinstance(frames, torch.Tensor) else frames.shape[2])
+
+
 @torch.no_grad()
-def mouth_lpips(lpips: torch.nn.Module, real: torch.Tensor, decoded: torch.Tensor, boxes: Sequence[Box | None], config: FaceMeasureConfig = DEFAULT) -> np.ndarray:
-    """Per-frame LPIPS of the mouth crops (``lpips`` takes [N, 3, H, W] in [0, 1]); NaN without a box."""
+def mouth_lpips(
+    lpips: torch.nn.Module, real: np.ndarray | torch.Tensor, decoded: np.ndarray | torch.Tensor, boxes: Sequence[Box | None], config: FaceMeasureConfig = DEFAULT
+) -> np.ndarray:
+    """Per-frame LPIPS of the mouth crops (``lpips`` takes [N, 3, H, W] in [0, 1]); NaN without
+    a box. ``decoded`` is resized (bicubic) to the real pictures' size, where the boxes are.
+    Converted a batch at a time: a 250-frame clip at 256 px is 200 MB as float."""
     out = np.full(len(boxes), np.nan)
     idx = [i for i, b in enumerate(boxes) if b is not None]
     for s in range(0, len(idx), config.lpips_batch):
         chunk = idx[s : s + config.lpips_batch]
+        a, b = as_pictures(real[chunk]), as_pictures(decoded[chunk])
+        if b.shape[-2:] != a.shape[-2:]:
+            b = F.interpolate(b, size=a.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1)
         bx = [boxes[i] for i in chunk]
-        a, b = crop_mouths(real[chunk], bx, config.mouth_px), crop_mouths(decoded[chunk], bx, config.mouth_px)
-        out[chunk] = lpips(b, a).double().cpu().numpy()
+        out[chunk] = lpips(crop_mouths(b, bx, config.mouth_px), crop_mouths(a, bx, config.mouth_px)).double().cpu().numpy()
     return out
 
 
@@ -266,17 +276,15 @@ class FaceMeasures:
         return track(as_frames(frames) if isinstance(frames, torch.Tensor) else frames, self.config)
 
     def compare(self, real: np.ndarray | torch.Tensor, real_track: FaceTrack, decoded: np.ndarray | torch.Tensor) -> FaceComparison:
-        """``decoded`` may have another size than ``real``: each is analysed at >= 256 px, and for
-        the mouth crops it is resized (bicubic) to the real pictures' size, where the box is."""
-        real_p, dec_p = as_pictures(real), as_pictures(decoded)
-        if len(real_p) != len(dec_p) or len(real_p) != len(real_track):
-            raise ValueError(f"{len(real_p)} real frames, {len(dec_p)} decoded, {len(real_track)} tracked: measure the same frames")
+        """``real`` and ``decoded``: uint8 NxHxWx3 frames or [N, C, H, W] pictures in [0, 1], of
+        any sizes (each is analysed at >= 256 px; for the mouth crops ``decoded`` is resized to
+        the real pictures' size, where the box is)."""
+        if len(real) != len(decoded) or len(real) != len(real_track):
+            raise ValueError(f"{len(real)} real frames, {len(decoded)} decoded, {len(real_track)} tracked: measure the same frames")
         dec_track = self.track(decoded)
         agreements = {k: agreement(real_track.openings[k], dec_track.openings[k], self.config) for k in SERIES}
-        if dec_p.shape[-1] != real_p.shape[-1]:
-            dec_p = F.interpolate(dec_p, size=real_p.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1)
-        boxes = mouth_boxes(real_track.landmarks, real_p.shape[-1], self._lips, self.config)
-        return FaceComparison(real_track, dec_track, agreements, boxes, mouth_lpips(self.lpips, real_p, dec_p, boxes, self.config))
+        boxes = mouth_boxes(real_track.landmarks, picture_size(real), self._lips, self.config)
+        return FaceComparison(real_track, dec_track, agreements, boxes, mouth_lpips(self.lpips, real, decoded, boxes, self.config))
 
 
 # --------------------------------------------------------------------------- over clips

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks.rd import METRICS, main
+from benchmarks.rd import FACE_METRICS, METRICS, main
 from codec.bitstream.container import PREAMBLE_BYTES, AvfrReader, encode_varint
 from codec.bitstream.info import describe_file
 from codec.zoo import default_model_path
@@ -55,8 +55,11 @@ def test_every_point_has_every_metric(smoke: dict) -> None:
     assert set(result["aggregate"]) == expected
     assert result["clips_run"] == 2
     for key, point in result["aggregate"].items():
-        for field in ("kbps", "bpp", *METRICS):
+        for field in ("kbps", "bpp", *METRICS, *FACE_METRICS):
             assert point[field] is not None, f"{key}: {field} missing"
+    avfr = result["aggregate"]["avfr"]  # the smoke clips have speech: avfr is also rendered with silence
+    assert avfr["speech_clips"] == 2 and all(avfr[f"speech_clips_{m}_without_speech"] is not None for m in FACE_METRICS)
+    assert result["aggregate"]["repeat-keyframe"]["mouth_corr"] == pytest.approx(0.0, abs=0.5)  # a still mouth follows nothing
     for clip in result["clips"]:
         assert clip["frames"] == 12
         assert set(clip["points"]) == expected
@@ -119,7 +122,9 @@ def test_plots_and_table_exist(smoke: dict) -> None:
         png = results / f"rd-smoke-{metric}.png"
         assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = (results / "rd-smoke.md").read_text()
-    assert "| codec point | kbps | bpp | PSNR | SSIM | LPIPS | DISTS | FID | ID-sim | LMD | enc fps | dec fps |" in table
+    assert ("| codec point | kbps | bpp | PSNR | SSIM | LPIPS | DISTS | FID | ID-sim | LMD | mouth corr | mouth amp | eye corr "
+            "| mouth LPIPS | enc fps | dec fps |") in table  # fmt: skip
+    assert "avfr with silence in place of the speech, on the 2 clips with speech: mouth corr" in table
     for key in ("avfr", "avfr-1key", "avfr-raw", "repeat-keyframe", "vvc-qp37", "vvc-qp52", "vvc-match"):
         assert f"| {key} |" in table
 
