@@ -53,6 +53,7 @@ class CallCondition:
     audio_frame_ms: int | None = None  # None: `avfr send`'s default
     delay_ms: float = 1000 * PlayoutConfig().delay_s  # `avfr receive`'s default
     signaling: str = "tcp-socket"  # or "http" (the receiver's web server takes the offer)
+    send_args: tuple[str, ...] = ()  # more `avfr send` flags
 
 
 CONDITIONS = (
@@ -62,7 +63,13 @@ CONDITIONS = (
     CallCondition("clean-bundle4", bundle=4),
     CallCondition("clean-opus20", audio_frame_ms=20),  # aiortc's packet duration
     CallCondition("clean-delay100", delay_ms=100.0),
-    CallCondition("loss10-jitter50", netem="loss=0.1,jitter=0.05"),
+    CallCondition("loss10-jitter50", netem="loss=0.1,jitter=0.05"),  # issue 14's latency target: <= 350 ms median
+    CallCondition("loss10", netem="loss=0.1"),
+    CallCondition("loss30", netem="loss=0.3"),
+    CallCondition("burst10", netem="burst=0.1:3"),  # Gilbert-Elliott: 10% lost, in bursts of 3 on average
+    CallCondition("jitter50", netem="jitter=0.05"),
+    CallCondition("jitter150", netem="jitter=0.15"),
+    CallCondition("loss30-fec24", netem="loss=0.3", send_args=("--audio-kbps", "24", "--audio-fec", "30")),  # speech with Opus FEC
 )
 
 
@@ -107,6 +114,7 @@ def run_loopback_call(
         send += ["--audio-frame-ms", str(condition.audio_frame_ms)]
     if condition.netem:
         send += ["--netem", condition.netem]
+    send += list(condition.send_args)
     commands = {"sender": send, "receiver": receive}
     first = "receiver" if condition.signaling == "http" else "sender"  # the side that listens
     second = "sender" if first == "receiver" else "receiver"
@@ -134,6 +142,10 @@ def run_loopback_call(
     result["logs"] = {name: path.read_text()[-20000:] for name, path in logs.items()}
     if result["receiver-timeline"] and result["sender-timeline"]:
         result["latency_ms"] = latency_ms(result["sender-timeline"], result["receiver-timeline"])
+        result["keyframe_delays_s"] = keyframe_delays_s(result["sender-timeline"], result["receiver-timeline"])
+        result["playout"] = playout_rate(result["receiver-timeline"].get("played_wall", []))
+        result["recovery"] = recovery(result["receiver-timeline"].get("frame_states", ""), result["receiver-timeline"]["fps"],
+                                      (result["receiver"] or {}).get("expected_frames"))  # fmt: skip
     if out["sent.avfr"].exists() and out["received.avfr"].exists():
         result["motion_compare"] = compare_motion(out["sent.avfr"], out["received.avfr"])
     return result
@@ -155,6 +167,43 @@ def wait_for_line(log: Path, pattern: re.Pattern, proc: subprocess.Popen, timeou
             tail = log.read_text()[-2000:] if log.exists() else ""
             raise RuntimeError(f"{pattern.pattern!r} never appeared in {log.name} (exit {proc.poll()}):\n{tail}")
         time.sleep(0.1)
+
+
+def recovery(frame_states: str, fps: float, frames: int | None = None) -> dict:
+    """How the picture came back after each loss run: for every run of frames not decoded that
+    holds a lost (or late) one and ends in a decoded frame, the time from the run's last lost
+    frame to that decoded one (frames whose motion arrived but could not be decoded: after a
+    loss, until the next self-contained frame or keyframe). The call's start, before the first
+    decoded frame, is reported apart: it waits for the first keyframe. ``frames``: the stream's
+    length (frames played past its end, before the end-of-stream message came, are left out)."""
+    states = frame_states[:frames]
+    first = states.find("d")
+    if first < 0:
+        return {"first_decoded_frame": None, "runs": 0}
+    seconds = []
+    for run in re.findall(r"[lu]+(?=d)", states[first:]):
+        if "l" in run:
+            seconds.append((len(run) - run.rindex("l") - 1) / fps)
+    out = {"first_decoded_frame": first, "runs": len(seconds), "lost_frames": states[first:].count("l")}
+    return out | ({"recovery_s": quantiles(seconds)} if seconds else {})
+
+
+def playout_rate(played_wall: list[float], settle_s: float = 2.0) -> dict:
+    """The rate frames went out at: over the whole call, and after its first ``settle_s``
+    (the start catches up with a sender that was behind real time on its first frames, see
+    the notes); the longest wait between two frames is a stall."""
+    if len(played_wall) < 2:
+        return {}
+    t = played_wall
+    later = [x for x in t if x >= t[0] + settle_s]
+    gaps = [b - a for a, b in zip(t, t[1:])]
+    return {"fps": (len(t) - 1) / (t[-1] - t[0]), "fps_after_start": (len(later) - 1) / (later[-1] - later[0]) if len(later) > 1 else None,
+            "longest_stall_s": max(gaps)}  # fmt: skip
+
+
+def keyframe_delays_s(sent: dict, received: dict) -> list[float]:
+    arrived = received.get("keyframes_arrived", {})
+    return [arrived[k] - t for k, t in sent.get("keyframes_sent", {}).items() if k in arrived]
 
 
 def latency_ms(sent: dict, received: dict) -> list[float]:
@@ -202,6 +251,12 @@ def summarise(result: dict) -> dict:
         "render_ms": (recv.get("stats") or {}).get("render_ms"),
         "motion_compare": result.get("motion_compare"),
         "netem": (send.get("wire") or {}).get("netem"),
+        "datagrams_sent": ((send.get("wire") or {}).get("sent") or {}).get("datagrams"),
+        "playout": result.get("playout"),
+        "expected_frames": recv.get("expected_frames"),
+        "speech": recv.get("speech"),
+        "recovery": result.get("recovery"),
+        "keyframe_delays_s": result.get("keyframe_delays_s"),
     }
 
 
@@ -246,7 +301,40 @@ def markdown(rows: list[dict], meta: dict) -> str:
         "packet out per packet in, so the delay a loss adds stays (at most the 4 packets).",
         "- motion bit-exact: received motion packets identical to the sent ones / motion packets sent.",
     ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + loss_table(rows)) + "\n"
+
+
+def loss_table(rows: list[dict]) -> list[str]:
+    """The calls under loss and jitter: does the call keep time, the speech play, the picture come back."""
+    lines = [
+        "",
+        "## Under loss and jitter",
+        "",
+        "| condition | datagrams dropped (mean run) | frames out / stream | fps all / after 2 s | longest stall s | latency median / p95 ms "
+        "| speech concealed: packets (FEC) / ms | speech given up / late | picture back after a loss run: median / max s (runs) "
+        "| first decoded frame | keyframe arrived after s |",
+        "|---|" + "---|" * 10,
+    ]
+    for r in rows:
+        netem = r["netem"] or {}
+        if not (netem.get("loss") or netem.get("burst_loss") or netem.get("jitter_s")):
+            continue
+        runs = netem.get("loss_runs") or {}
+        n_runs = sum(runs.values())
+        mean_run = sum(int(k) * v for k, v in runs.items()) / n_runs if n_runs else 0.0
+        sent = (r["datagrams_sent"] or 0) + netem.get("dropped", 0)
+        play, lat, sp, rec = r["playout"] or {}, r["latency_ms"] or {}, r["speech"] or {}, r["recovery"] or {}
+        back = rec.get("recovery_s") or {}
+        cells = [
+            r["condition"], f"{netem.get('dropped', 0)} of {sent} ({mean_run:.1f})", f"{r['frames_out']} / {r['expected_frames']}",
+            f"{play.get('fps', float('nan')):.1f} / {play.get('fps_after_start') or float('nan'):.1f}", f"{play.get('longest_stall_s', float('nan')):.2f}",
+            f"{lat.get('median', float('nan')):.0f} / {lat.get('p95', float('nan')):.0f}",
+            f"{sp.get('concealed_packets')} ({sp.get('recovered_packets')}) / {sp.get('concealed_ms', 0):.0f}", f"{sp.get('given_up')} / {sp.get('late')}",
+            f"{back.get('median', float('nan')):.2f} / {back.get('max', float('nan')):.2f} ({rec.get('runs')})", str(rec.get("first_decoded_frame")),
+            ", ".join(f"{d:.2f}" for d in r["keyframe_delays_s"] or []),
+        ]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def plot(rows: list[dict], path: Path) -> Path:

@@ -116,11 +116,13 @@ def _cmd_send(args: argparse.Namespace) -> int:
         raise InputError(f"--bundle must be at least 1 motion frame per message, got {args.bundle}")
     if args.audio_frame_ms not in OPUS_FRAME_MS:
         raise InputError(f"--audio-frame-ms must be one of {', '.join(map(str, OPUS_FRAME_MS))}, got {args.audio_frame_ms}")
+    if not 0 <= args.audio_fec <= 100:
+        raise InputError(f"--audio-fec is the expected loss in percent, 0-100, got {args.audio_fec}")
     code = code_for(args, "offer")
     options = SendOptions(
         play_from=args.play_from, camera=args.camera, loop=args.loop, max_seconds=args.max_seconds,
         encode=encode_options(args), bundle=args.bundle, audio_kbps=args.audio_kbps, audio_frame_ms=args.audio_frame_ms,
-        netem=_netem(args.netem),
+        audio_fec_percent=args.audio_fec, netem=_netem(args.netem),
         save_stream=args.save_stream, timeline=args.timeline, quiet=args.quiet,
     )  # fmt: skip
     summary = _run_call(send_call(options, create_signaling(args, "offer", code)))
@@ -328,13 +330,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audio-kbps", type=int, default=16, help="Opus bitrate of the audio track in kbit/s (default 16)")
     p.add_argument("--audio-frame-ms", type=int, default=CALL_AUDIO_FRAME_MS,
                    help=f"Opus packet duration, 20, 40 or 60 ms: longer packets spend fewer bits on RTP/UDP/IP headers (default {CALL_AUDIO_FRAME_MS})")  # fmt: skip
+    p.add_argument("--audio-fec", type=int, default=0, metavar="PERCENT",
+                   help="Opus in-band FEC for this much expected loss: a lost speech packet comes back from the next one; "
+                        "it costs speech bandwidth, and libopus adds none below ~20 kbit/s (default 0: loss is concealed)")  # fmt: skip
     p.add_argument(
         "--bundle",
         type=int,
         default=CALL_BUNDLE,
         help=f"motion frames per data-channel message (default {CALL_BUNDLE}; 1: each frame as soon as it is ready)",
     )
-    p.add_argument("--netem", default=None, metavar="loss=P,jitter=S", help="testing: drop and delay this sender's datagrams")
+    p.add_argument("--netem", default=None, metavar="loss=P,burst=P:N,jitter=S",
+                   help="testing: drop and delay this sender's datagrams (burst=0.1:3: 10%% lost in bursts of 3 on average)")  # fmt: skip
     p.add_argument("--save-stream", type=Path, default=None, help="also write the avfr packets sent to this .avfr file")
     p.add_argument("--timeline", type=Path, default=None, help="write when each frame was captured (JSON, for latency)")
     p.add_argument("--stats-json", type=Path, default=None, help="write the call's statistics here at the end")

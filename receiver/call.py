@@ -24,7 +24,7 @@ import json
 import sys
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Awaitable, Callable
 
@@ -32,8 +32,8 @@ import numpy as np
 
 from codec.call import wire as wire_mod
 from codec.call.callcode import new_call_code, reach_warning
-from codec.call.opus_rtp import configure_audio_receiver
-from codec.call.messages import CONTROL_LABEL, MOTION_LABEL, unpack_message
+from codec.call.opus_rtp import configure_audio_receiver, speech_shift
+from codec.call.messages import CONTROL_LABEL, MOTION_LABEL, SPEECH_ORIGIN, read_call_note, unpack_message
 from codec.call.stats import CallStats
 from codec.errors import InputError, StreamError
 from proto import avfr_pb2
@@ -163,7 +163,8 @@ class CallReceiver:
         self.options = options
         self.signaling = signaling
         self.wire = wire_mod.install(options.netem)
-        configure_audio_receiver(options.playout.audio_packets)
+        self.speech = configure_audio_receiver(options.playout.speech_reorder_wait_s)
+        self.speech_origin: int | None = None  # the RTP timestamp of the sender's first speech packet
         self.stats = CallStats()
         self.clock = PlayoutClock()
         self.audio = LiveAudio()
@@ -173,6 +174,10 @@ class CallReceiver:
         self.expected_frames: int | None = None
         self.picture: np.ndarray | None = None  # what is on show (output size)
         self.shown_at: dict[int, float] = {}  # frame index -> wall time its own picture went on show
+        self.speech_arrivals: list[tuple[float, float]] = []  # (media time decoded up to, wall time): the clock's input
+        self.frame_states: list[str] = []  # per frame played: d(ecoded), l(ost or late), u(ndecodable: after a loss, or no keyframe yet)
+        self.keyframes_arrived: dict[int, float] = {}  # keyframe frame index -> wall time it arrived
+        self.played_wall: list[float] = []  # per frame played: when it went out
         self.frames_out = 0
         self.recorder: Recorder | None = None
         self.saved = None
@@ -254,14 +259,25 @@ class CallReceiver:
                 return
             now = time.time()
             self.last_media = time.monotonic()
-            pcm = self.audio.add_frame(frame)
-            if frame.pts is not None:
-                self.clock.observe((frame.pts + frame.samples) / frame.sample_rate, now, "audio")
+            pts = None if frame.pts is None else frame.pts + self.speech_shift()
+            pcm = self.audio.add_frame(frame, pts)
+            if pts is not None:
+                media_end = (pts + frame.samples) / frame.sample_rate
+                self.clock.observe(media_end, now, "audio")
+                self.speech_arrivals.append((media_end, now))
             if self.recorder is not None:
                 self.recorder.add_audio(pcm)
 
-    def _on_control(self, message: bytes) -> None:
+    def speech_shift(self) -> int:
+        """Samples the speech track's timestamps lag its media time by: the speech packets lost
+        before the first one arrived (known once the sender's note is in)."""
+        return speech_shift(self.speech.first_rtp_timestamp, self.speech_origin)
+
+    def _on_control(self, message: bytes | str) -> None:
         try:
+            if isinstance(message, str):
+                self.speech_origin = read_call_note(message).get(SPEECH_ORIGIN, self.speech_origin)
+                return
             packets = list(unpack_message(message))
         except StreamError as err:
             self.errors.append(str(err))
@@ -272,6 +288,7 @@ class CallReceiver:
             if kind == "header":
                 self._on_header(packet)
             elif kind == "keyframe" and self.playout is not None:
+                self.keyframes_arrived.setdefault(packet.keyframe.frame_index, time.time())
                 self.playout.on_keyframe(packet.keyframe)
                 self.stats.keyframes += 1
                 if self.saved is not None:
@@ -386,6 +403,7 @@ class CallReceiver:
             if keypoints is not None:
                 newest = (index, keypoints)
                 self.stats.frames_decodable += 1
+            self.frame_states.append("l" if motion is None else "u" if keypoints is None else "d")
             self._show(index)
         started = newest is not None and (self.render_job is None or self.render_job.done())
         if started:
@@ -429,6 +447,7 @@ class CallReceiver:
         """Frame ``index`` is due: the recording gets the picture on show (black until the
         first keyframe is in, which a lossy network can delay by a retransmission or two)."""
         self.frames_out += 1
+        self.played_wall.append(time.time())
         if self.recorder is not None:
             self.recorder.add_frame(index, self.picture if self.picture is not None else self.blank())
 
@@ -528,7 +547,7 @@ class CallReceiver:
         viewer = RTCPeerConnection()
         self.viewers.add(viewer)
         viewer.addTrack(PictureTrack(self))
-        viewer.addTrack(DelayedAudioTrack(self.viewer_speech, self.picture_media_time))  # held back to the picture
+        viewer.addTrack(DelayedAudioTrack(self.viewer_speech, self.picture_track_time))  # held back to the picture
         await viewer.setRemoteDescription(RTCSessionDescription(sdp=body["sdp"], type=body["type"]))
         await viewer.setLocalDescription(await viewer.createAnswer())
         return web.json_response({"sdp": viewer.localDescription.sdp, "type": viewer.localDescription.type})
@@ -553,6 +572,11 @@ class CallReceiver:
         if stream_time is None:
             return None
         return stream_time - sum(self.latency_ms().values()) / 1000.0
+
+    def picture_track_time(self) -> float | None:
+        """:meth:`picture_media_time` on the speech track's own timestamps (see :meth:`speech_shift`)."""
+        shown = self.picture_media_time()
+        return None if shown is None else shown - self.speech_shift() / 48000
 
     def latency_ms(self) -> dict[str, float]:
         """The receiver's part of glass-to-glass latency: a frame goes on show its play-out delay
@@ -583,12 +607,15 @@ class CallReceiver:
             "stats": self.stats.snapshot(media_seconds=frames / fps if frames else None),
             "jitter": vars(self.playout.jitter.stats) if self.playout is not None else {},
             "max_held_frames": self.playout.max_held if self.playout is not None else 0,
+            "speech": asdict(self.speech),
             "playout_delay_s": self.options.playout.delay_s,
             "wire": self.wire.summary(),
             "errors": self.errors,
         }
         if self.options.timeline is not None:
-            Path(self.options.timeline).write_text(json.dumps({"fps": fps, "shown_wall": {str(k): v for k, v in self.shown_at.items()}}) + "\n")
+            timeline = {"fps": fps, "shown_wall": {str(k): v for k, v in self.shown_at.items()}, "speech_arrivals": self.speech_arrivals,
+                        "frame_states": "".join(self.frame_states), "played_wall": self.played_wall, "keyframes_arrived": {str(k): v for k, v in self.keyframes_arrived.items()}}  # fmt: skip
+            Path(self.options.timeline).write_text(json.dumps(timeline) + "\n")
         if self.options.stats_json is not None:
             Path(self.options.stats_json).write_text(json.dumps(out, indent=2) + "\n")
         return out

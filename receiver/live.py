@@ -57,27 +57,29 @@ class LiveAudio:
         self.ring = np.zeros(0, np.float32)
         self.ring_start = 0  # absolute sample index of ring[0]
         self._resampler = None
-        self._next_pts48: int | None = None
+        self._next_pts48 = 0  # where the speech received so far ends, at 48 kHz
 
     @property
     def end_sample(self) -> int:
         return self.ring_start + len(self.ring)
 
-    def add_frame(self, frame) -> np.ndarray:  # noqa: ANN001 (av.AudioFrame from aiortc, 48 kHz)
-        """Append one received frame; returns the new 16 kHz samples (silence filled in for a gap)."""
+    def add_frame(self, frame, pts: int | None = None) -> np.ndarray:  # noqa: ANN001 (av.AudioFrame from aiortc, 48 kHz)
+        """Append one received frame (at ``pts``, default its own); returns the new 16 kHz
+        samples (silence filled in for a gap)."""
         import av
 
         if self._resampler is None:
             self._resampler = av.AudioResampler(format="flt", layout="mono", rate=self.rate)
         gap = np.zeros(0, np.float32)
         rate_in = frame.sample_rate
-        if frame.pts is not None:
+        pts = frame.pts if pts is None else pts
+        if pts is not None:
             expected = self._next_pts48
-            if expected is not None and frame.pts > expected:
-                gap = np.zeros(int(round((frame.pts - expected) * self.rate / rate_in)), np.float32)
-            if expected is not None and frame.pts < expected:
+            if pts > expected:  # speech that never came (before the first packet too: sample 0 is stream time 0)
+                gap = np.zeros(int(round((pts - expected) * self.rate / rate_in)), np.float32)
+            if pts < expected:
                 return np.zeros(0, np.float32)  # a duplicate or a packet from the past
-            self._next_pts48 = frame.pts + frame.samples
+            self._next_pts48 = pts + frame.samples
         out = [f.to_ndarray().reshape(-1).astype(np.float32) for f in self._resampler.resample(frame)]
         pcm = np.concatenate([gap, *out]) if out else gap
         self.add_pcm(pcm)
@@ -121,7 +123,9 @@ class PlayoutConfig:
     # without it.
     delay_s: float = 0.15
     capacity_frames: int = 50  # motion frames held at most (2 s at 25 fps): memory is bounded
-    audio_packets: int = 4  # speech packets aiortc holds at most (codec/call/opus_rtp.py): bounds a loss's delay
+    # A missing speech packet is waited for this long after the next one arrived, then concealed
+    # (codec/call/opus_rtp.py): jitter of up to 150 ms reorders 60 ms packets by up to 90 ms.
+    speech_reorder_wait_s: float = 0.1
     max_pending_keyframes: int = 4
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from codec.call import wire as wire_mod
-from codec.call.messages import CONTROL_LABEL, MOTION_LABEL, MotionBundler, pack_message
+from codec.call.messages import CONTROL_LABEL, MOTION_LABEL, SPEECH_ORIGIN, MotionBundler, call_note, configure_keyframe_resend, pack_message
 from codec.call.opus_rtp import configure_opus_sender
 from codec.call.stats import CallStats
 from codec.errors import InputError
@@ -48,6 +48,7 @@ class SendOptions:
     bundle: int = 2  # motion frames per data-channel message (codec/cli.py: CALL_BUNDLE)
     audio_kbps: int = 16
     audio_frame_ms: int = 60  # Opus packet duration (codec/cli.py: CALL_AUDIO_FRAME_MS)
+    audio_fec_percent: int = 0  # Opus in-band FEC for this much expected loss (0: none)
     netem: wire_mod.NetemConfig = field(default_factory=wire_mod.NetemConfig)
     save_stream: Path | None = None  # the avfr packets sent (no audio: that is the RTP track)
     timeline: Path | None = None  # JSON: when each frame was captured (for latency)
@@ -155,7 +156,8 @@ class CallSender:
         self.options = options
         self.signaling = signaling
         self.wire = wire_mod.install(options.netem)
-        configure_opus_sender(options.audio_kbps * 1000, options.audio_frame_ms)
+        configure_opus_sender(options.audio_kbps * 1000, options.audio_frame_ms, options.audio_fec_percent)
+        configure_keyframe_resend()
         model = load_for_encoding(options.encode.model_path)
         self.sender = Sender(model, options.encode, has_audio=False)
         self.cropper = FaceCropper(out_size=crop_size_for(model.config.image_size))
@@ -164,8 +166,10 @@ class CallSender:
         self.fps = options.encode.fps
         self.stats = CallStats()
         self.capture_wall: list[float] = []  # per stream frame: when the source delivered it
+        self.keyframes_sent: dict[int, float] = {}  # keyframe frame index -> wall time it was sent
         self.frames_held_behind = 0
         self.bundler = MotionBundler(options.bundle)
+        self._origin_noted = False
         self._saved = None
 
     async def run(self) -> dict:
@@ -255,6 +259,7 @@ class CallSender:
             if packets:
                 self.capture_wall.append(now)
             self._send_packets(control, motion, packets)
+            self._note_speech_origin(control)
             if not self.options.quiet and time.monotonic() - last_stats >= self.options.stats_every_s:
                 last_stats = time.monotonic()
                 self._update_wire_bytes()
@@ -265,6 +270,12 @@ class CallSender:
         if tail is not None:
             self._send_motion_message(motion, tail)
         self._send_control(control, [p for p in self.sender.end() if not p.HasField("audio")])
+
+    def _note_speech_origin(self, control) -> None:  # noqa: ANN001
+        """Once the first speech packet is out, tell the receiver its RTP timestamp (media time 0)."""
+        if not self._origin_noted and self.wire.first_rtp_timestamp is not None:
+            control.send(call_note(**{SPEECH_ORIGIN: self.wire.first_rtp_timestamp}))
+            self._origin_noted = True
 
     def _analyse(self, rgb: np.ndarray) -> list[avfr_pb2.Packet]:
         crop = self.cropper.update(rgb)
@@ -291,6 +302,8 @@ class CallSender:
         for packet in packets:
             self.stats.bytes.keyframes += packet.ByteSize()
             self.stats.keyframes += packet.HasField("keyframe")
+            if packet.HasField("keyframe"):
+                self.keyframes_sent.setdefault(packet.keyframe.frame_index, time.time())
             if self._saved is not None:
                 self._saved.write(packet)
         control.send(pack_message(packets))
@@ -324,7 +337,8 @@ class CallSender:
             "wire": self.wire.summary(),
         }
         if self.options.timeline is not None:
-            Path(self.options.timeline).write_text(json.dumps({"fps": self.fps, "capture_wall": self.capture_wall}) + "\n")
+            timeline = {"fps": self.fps, "capture_wall": self.capture_wall, "keyframes_sent": {str(k): v for k, v in self.keyframes_sent.items()}}
+            Path(self.options.timeline).write_text(json.dumps(timeline) + "\n")
         return out
 
 

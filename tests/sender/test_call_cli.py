@@ -16,6 +16,8 @@ from codec.cli import main
         (["send", "--camera", "/dev/video-avfr-test"], ["cannot open", "/dev/video-avfr-test"]),  # no such camera (V4L2)
         (["send", "--play-from", __file__, "--netem", "loss=2"], ["loss"]),
         (["send", "--play-from", __file__, "--bundle", "0"], ["--bundle"]),
+        (["send", "--play-from", __file__, "--audio-fec", "150"], ["--audio-fec", "percent"]),
+        (["send", "--play-from", __file__, "--netem", "burst=0.1"], ["burst=P:PACKETS"]),
         (["receive", "--delay-ms", "-5"], ["--delay-ms"]),
         (["receive"], ["--code is missing", "avfr send printed"]),  # the sender listens on tcp-socket, and makes the code
         (["receive", "--code", "not-a-code"], ["not a call code"]),

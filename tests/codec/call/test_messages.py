@@ -47,3 +47,12 @@ def test_netem_settings_parse_and_refuse_nonsense() -> None:
     for bad in ("loss=1.5", "drop=0.1", "loss="):
         with pytest.raises(ValueError):
             NetemConfig.parse(bad)
+
+
+def test_call_notes_round_trip_and_anything_else_is_refused() -> None:
+    from codec.call.messages import SPEECH_ORIGIN, call_note, read_call_note
+
+    assert read_call_note(call_note(**{SPEECH_ORIGIN: 123})) == {SPEECH_ORIGIN: 123}
+    for bad in ("not json", "[1, 2]", "{" + " " * 5000 + "}"):
+        with pytest.raises(StreamError):
+            read_call_note(bad)
