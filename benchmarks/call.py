@@ -18,9 +18,13 @@ datagrams optionally dropped and delayed (``codec.call.wire``). Reported per con
 Conditions: clean with `avfr send`'s defaults (2 motion frames per message, 60 ms Opus
 packets, 150 ms play-out delay); clean with 1, 3 and 4 frames per message (overhead against
 late frames); clean with 20 ms Opus packets (aiortc's own); clean with a 100 ms play-out
-delay; 10% loss and 50 ms jitter. Both processes share the two CPU cores (the sender's analysis and the
-receiver's generator), so render rate and latency here are the CPU case; ``speed.md`` has the
-generator's own cost.
+delay; then the sender's datagrams impaired: 10% loss with 50 ms jitter, 10% and 30% random
+loss, 10% burst loss (Gilbert-Elliott, bursts of 3 datagrams on average), 50 and 150 ms
+jitter, and 30% loss with Opus FEC (24 kbit/s). Under loss and jitter it also reports whether
+the call kept time (play-out fps, the longest stall), what the speech concealed, how soon the
+picture came back after each loss run and when each keyframe arrived. Both processes share
+the two CPU cores (the sender's analysis and the receiver's generator), so render rate and
+latency here are the CPU case; ``speed.md`` has the generator's own cost.
 """
 
 from __future__ import annotations
@@ -296,9 +300,10 @@ def markdown(rows: list[dict], meta: dict) -> str:
         "after the sender's analysis and bundling; shorter makes more of them late) and the render.",
         "- audio: Opus in 60 ms packets by default (`--audio-frame-ms`; clean-opus20 is aiortc's 20 ms). The receiver "
         "decodes each speech packet as soon as it is next in order and holds at most 4 (codec/call/opus_rtp.py).",
-        "- under loss, latency rises: video plays against the audio clock, and a lost speech packet stops the speech "
-        "until 4 later packets are in (aiortc's jitter buffer skips it then, with no concealment); aiortc takes one "
-        "packet out per packet in, so the delay a loss adds stays (at most the 4 packets).",
+        "- under loss: a lost speech packet is waited for at most 100 ms after the next one arrived, then concealed "
+        "(libopus' PLC, or the next packet's FEC when the sender adds it) and everything held behind it goes out at "
+        "once, so a loss leaves no delay behind (codec/call/opus_rtp.py; aiortc's own buffer kept a 3-packet backlog "
+        "for the rest of the call after a loss, 0.4-0.65 s glass-to-glass at 10% loss).",
         "- motion bit-exact: received motion packets identical to the sent ones / motion packets sent.",
     ]
     return "\n".join(lines + loss_table(rows)) + "\n"
@@ -309,6 +314,9 @@ def loss_table(rows: list[dict]) -> list[str]:
     lines = [
         "",
         "## Under loss and jitter",
+        "",
+        "Impairment on the sender's datagrams (`avfr send --netem`): random loss, burst loss (Gilbert-Elliott) and jitter "
+        "(uniform delay, which reorders datagrams).",
         "",
         "| condition | datagrams dropped (mean run) | frames out / stream | fps all / after 2 s | longest stall s | latency median / p95 ms "
         "| speech concealed: packets (FEC) / ms | speech given up / late | picture back after a loss run: median / max s (runs) "
@@ -334,7 +342,21 @@ def loss_table(rows: list[dict]) -> list[str]:
             ", ".join(f"{d:.2f}" for d in r["keyframe_delays_s"] or []),
         ]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
-    return lines
+    return lines + [
+        "",
+        "- datagrams dropped: of those the sender sent after the call connected (mean run: datagrams lost in a row).",
+        "- fps all / after 2 s: frames played per second of wall time over the call, and after its first 2 s. Above 25 "
+        "at first: the sender's first frame (face tracking and the keyframe) takes over a second on these loaded cores, "
+        "the speech captured meanwhile goes out in a burst, and the receiver's clock, which follows the speech, catches "
+        "up; the frames it skips are held, one picture per frame (frames out). Longest stall: the longest wait between "
+        "two frames going out.",
+        "- speech concealed: lost speech packets filled in (of them from FEC) and their length; given up: packets "
+        "waited for and then concealed; late: packets that came after their place was concealed (dropped).",
+        "- picture back after a loss run: from the last lost (or late) motion frame of a run to the next frame that "
+        "decodes (the compact coding waits for its next self-contained frame, every 5 frames in calls); the call's start "
+        "(first decoded frame) waits for the first keyframe. Keyframe arrived after: send to arrival, per keyframe "
+        "(SCTP re-sends a lost one: benchmarks/results/keyframe_resend.md).",
+    ]
 
 
 def plot(rows: list[dict], path: Path) -> Path:

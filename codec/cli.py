@@ -160,7 +160,7 @@ def _cmd_receive(args: argparse.Namespace) -> int:
     f, k = summary["stats"]["frames"], summary["stats"]["kbps"]
     print(
         f"played {summary['frames_out']} frames: {f['rendered']} rendered, {f['held']} held ({f['lost']} lost, {f['late']} late); "
-        f"kbit/s received: motion {k['motion']:.2f}, keyframes {k['keyframes']:.2f}, audio {k['audio']:.2f}, overhead {k['overhead']:.2f}"
+        f"speech: {summary['speech']['concealed_packets']} lost packets concealed; kbit/s received: motion {k['motion']:.2f}, keyframes {k['keyframes']:.2f}, audio {k['audio']:.2f}, overhead {k['overhead']:.2f}"
     )
     for error in summary["errors"]:
         print(f"avfr receive: warning: {error}", file=sys.stderr)

@@ -592,6 +592,7 @@ class CallReceiver:
         out["latency_ms"] = self.latency_ms()
         out["frame"] = self.playout.next_index if self.playout is not None else 0
         out["jitter"] = vars(self.playout.jitter.stats) if self.playout is not None else {}
+        out["speech"] = asdict(self.speech)
         return out
 
     def summary(self) -> dict:
