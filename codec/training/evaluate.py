@@ -71,7 +71,7 @@ def dev_clips(data: Path, size: int, max_frames: int, names: Sequence[str] | Non
         if names is not None and clip.entry["id"] not in names:
             continue
         idx = [int(i) for i in ref.good[:max_frames]]
-        frames = read_shot_frames(clip.directory / f"shot{ref.shot:02d}_{size}.mp4", [i - ref.start for i in idx])
+        frames = read_shot_frames(ds.shot_path(ref), [i - ref.start for i in idx])
         inputs = torch.stack([ds.model_input(f, clip.landmarks[i], False, None) for f, i in zip(frames, idx)])
         if clip.mel is not None:
             mels = [audio_features.mel_window(clip.mel, i, fps=ds.fps) for i in idx]
@@ -262,6 +262,22 @@ def _fmt(v: float | None, digits: int = 3) -> str:
     return "n/a" if v is None else f"{v:.{digits}f}"
 
 
+def summary_text(result: dict) -> str:
+    """What a run of the protocol found, in two or three lines for a terminal."""
+    m = result["mean"]
+    lines = [
+        f"{result['model']} on {len(result['clips'])} dev clips: LPIPS {m['lpips']:.4f} (repeat keyframe {m['repeat_keyframe_lpips']:.4f}), "
+        f"PSNR {m['psnr_db']:.2f} dB (repeat keyframe {m['repeat_keyframe_psnr_db']:.2f} dB)",
+        f"  {m['speech_clips_mouth_lpips_clips']} clips with speech: mouth corr {_fmt(m['speech_clips_mouth_corr'])}, amplitude ratio "
+        f"{_fmt(m['speech_clips_mouth_amplitude_ratio'])}, eye corr {_fmt(m['speech_clips_eye_corr'])}, mouth LPIPS {_fmt(m['speech_clips_mouth_lpips'], 4)}",
+    ]
+    if "speech_clips_mouth_lpips_without_speech" in m:
+        lines.append(f"  with silence instead of the speech: mouth corr {_fmt(m['speech_clips_mouth_corr_without_speech'])}, amplitude ratio "
+                     f"{_fmt(m['speech_clips_mouth_amplitude_ratio_without_speech'])}, eye corr {_fmt(m['speech_clips_eye_corr_without_speech'])}, "
+                     f"mouth LPIPS {_fmt(m['speech_clips_mouth_lpips_without_speech'], 4)}")  # fmt: skip
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
@@ -270,14 +286,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=Path("~/.cache/avfr/prepared/dev").expanduser())
     parser.add_argument("--max-frames", type=int, default=100)
     parser.add_argument("-o", "--output", type=Path, default=None, help="JSON file for the results")
+    parser.add_argument("--audio-ablation", action="store_true", help="also render the clips with speech with silence instead")
+    parser.add_argument("--clips", nargs="+", default=None, help="only these dev clips (ids)")
     args = parser.parse_args(argv)
-    results = [evaluate_model(m, args.data, args.max_frames) for m in args.models]
+    results = [evaluate_model(m, args.data, args.max_frames, audio_ablation=args.audio_ablation, clip_names=args.clips) for m in args.models]
     for r in results:
-        m = r["mean"]
-        print(f"{r['model']}: LPIPS {m['lpips']:.4f} (repeat keyframe {m['repeat_keyframe_lpips']:.4f}), "
-              f"PSNR {m['psnr_db']:.2f} dB (repeat keyframe {m['repeat_keyframe_psnr_db']:.2f} dB); clips with speech: "
-              f"mouth corr {_fmt(m['speech_clips_mouth_corr'])}, amplitude ratio {_fmt(m['speech_clips_mouth_amplitude_ratio'])}, "
-              f"eye corr {_fmt(m['speech_clips_eye_corr'])}, mouth LPIPS {_fmt(m['speech_clips_mouth_lpips'])}")
+        print(summary_text(r))
     if args.output:
         args.output.write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -18,7 +18,17 @@ import torch
 
 from codec.demo import public_photo
 from codec.model import count_parameters, load_model, read_metadata
-from codec.training.evaluate import TARGETS, ClipFrames, cross_identity_grid, dev_clips, evaluate_model, evenly_spread, same_identity_grid
+from codec.training.evaluate import (
+    TARGETS,
+    ClipFrames,
+    cross_identity_grid,
+    dev_clips,
+    evaluate_model,
+    evenly_spread,
+    same_identity_grid,
+    speech_clip_names,
+    summary_text,
+)
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 PUBLIC_GRID = "cross_identity_public.png"  # the one grid that can be committed: no research-only pixels
@@ -55,6 +65,13 @@ def plot_losses(log_csv: Path, out_png: Path) -> None:
 def plotted_clips(result: dict, count: int = PLOTTED_CLIPS) -> list[str]:
     """Clips with speech spread evenly through the sorted list: chosen by name, not by score."""
     return evenly_spread(sorted(n for n, m in result["clips"].items() if m["has_speech"] and n in result.get("series", {})), count)
+
+
+def evaluate_plotted_clips(model_path: Path, data: Path, max_frames: int) -> dict:
+    """The card's protocol on the clips its mouth plot shows, and no others: the plot without
+    the cost of the whole card."""
+    names = evenly_spread(speech_clip_names(data, load_model(model_path).config.image_size), PLOTTED_CLIPS)
+    return evaluate_model(model_path, data, max_frames, audio_ablation=True, clip_names=names)
 
 
 def plot_mouth_opening(result: dict, out_png: Path) -> None:
@@ -115,9 +132,9 @@ def still_inputs(photos: list["np.ndarray"], size: int) -> list[torch.Tensor]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("run_dir", type=Path, nargs="?", help="the run's folder (train_config.yaml, log.csv); not needed with --mouth-plot-only")
     parser.add_argument("--model", type=Path, required=True, help="the model to ship (fp16 safetensors)")
-    parser.add_argument("--early", type=Path, required=True, help="the same run's checkpoint at 1/10 of the steps")
+    parser.add_argument("--early", type=Path, default=None, help="the same run's checkpoint at 1/10 of the steps")
     parser.add_argument("--data", type=Path, default=Path("~/.cache/avfr/prepared/dev").expanduser())
     parser.add_argument("--stills", type=Path, default=None, help="folder of photos for the cross-identity grid")
     parser.add_argument("--max-frames", type=int, default=100)
@@ -126,9 +143,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--history", default="", help="free text: changes made to the run while it trained")
     parser.add_argument("--pictures-only", action="store_true", help="only the grids and plots (the metrics of dev_metrics.json stand)")
     parser.add_argument("--out", type=Path, default=WEIGHTS, help="where the card and its committed files go (default: the package's weights)")
+    parser.add_argument("--mouth-plot-only", action="store_true", help=f"only {MOUTH_PLOT}: evaluates the plotted clips alone (the card stands)")
     args = parser.parse_args(argv)
 
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.mouth_plot_only:
+        result = evaluate_plotted_clips(args.model, args.data, args.max_frames)
+        plot_mouth_opening(result, args.out / MOUTH_PLOT)
+        print(f"{summary_text(result)}\nwrote {args.out / MOUTH_PLOT}")
+        return 0
+    if args.run_dir is None or args.early is None:
+        parser.error("RUN_DIR and --early are needed for the card (or pass --mouth-plot-only)")
     if args.pictures_only:
         final, early = (json.loads((args.out / "dev_metrics.json").read_text())[k] for k in ("final", "early"))
     else:

@@ -1,6 +1,8 @@
-"""The model card's committed picture uses only a public-domain face, through the codec's own crop."""
+"""The model card: its committed pictures hold no research-only pixels, its verdicts follow its numbers."""
 
 from __future__ import annotations
+
+import pytest
 
 from codec.demo import public_photo
 from codec.training.model_card import still_inputs
@@ -46,3 +48,13 @@ def test_the_mouth_plot_is_drawn_from_numbers_only(tmp_path) -> None:
     result["series"] = {n: series for n in plotted_clips(result)}
     plot_mouth_opening(result, tmp_path / "mouth.png")
     assert (tmp_path / "mouth.png").stat().st_size > 1000
+
+
+@pytest.mark.data
+def test_the_mouth_plot_alone_evaluates_only_the_plotted_clips(prepared, tmp_path, capsys) -> None:
+    from codec.training.model_card import main
+    from codec.zoo import default_model_path
+
+    assert main(["--mouth-plot-only", "--model", str(default_model_path()), "--data", str(prepared), "--max-frames", "4", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "mouth_opening.png").stat().st_size > 1000 and not (tmp_path / "MODEL_CARD.md").exists()
+    assert "on 1 dev clips" in capsys.readouterr().out  # the fixture's one clip with speech
