@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from codec.audio_features import DEFAULT as MEL, SILENCE_VALUE, log_mel, window_start_column
+from codec.call.opus_rtp import REORDER_WAIT_S
 from proto import avfr_pb2
 from receiver.jitter import JitterBuffer
 
@@ -123,9 +124,7 @@ class PlayoutConfig:
     # without it.
     delay_s: float = 0.15
     capacity_frames: int = 50  # motion frames held at most (2 s at 25 fps): memory is bounded
-    # A missing speech packet is waited for this long after the next one arrived, then concealed
-    # (codec/call/opus_rtp.py): jitter of up to 150 ms reorders 60 ms packets by up to 90 ms.
-    speech_reorder_wait_s: float = 0.1
+    speech_reorder_wait_s: float = REORDER_WAIT_S  # then a missing speech packet is concealed (codec/call/opus_rtp.py)
     max_pending_keyframes: int = 4
 
 

@@ -40,6 +40,10 @@ from typing import Callable
 import numpy as np
 
 OPUS_FRAME_MS = (20, 40, 60)
+# A missing speech packet is waited for this long after the next one arrived: jitter of up to
+# 150 ms reorders 60 ms packets by up to 90 ms. Waiting costs no latency (the play-out clock
+# takes the earliest arrivals), only how soon the held speech reaches the mel window.
+REORDER_WAIT_S = 0.1
 MAX_CONCEALED_S = 1.0  # a longer gap is the sender pausing, not loss: left as silence (receiver/live.py)
 _originals: dict[str, object] = {}
 
@@ -103,7 +107,7 @@ class SpeechJitterBuffer:
     module docstring). Plugs into aiortc where its JitterBuffer was: ``add(packet)`` returns
     ``(False, frame or None)``; the frame carries every packet released by this arrival."""
 
-    def __init__(self, stats: SpeechStats, reorder_wait_s: float = 0.1, max_held: int = 64,
+    def __init__(self, stats: SpeechStats, reorder_wait_s: float = REORDER_WAIT_S, max_held: int = 64,
                  clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
         self.stats, self.reorder_wait_s, self.max_held, self.clock = stats, reorder_wait_s, max_held, clock
         self._next: int | None = None  # the sequence number to release next
@@ -227,7 +231,7 @@ class EachPacket:
         return out
 
 
-def configure_audio_receiver(reorder_wait_s: float = 0.1) -> SpeechStats:
+def configure_audio_receiver(reorder_wait_s: float = REORDER_WAIT_S) -> SpeechStats:
     """Every audio receiver aiortc makes from now on uses :class:`SpeechJitterBuffer` and
     :class:`ConcealingOpusDecoder`; returns the counters they fill. Without libopus (see
     ``codec.media.libopus``) the buffer still keeps losses from piling up, and aiortc's own
