@@ -46,6 +46,9 @@ class Targets:
 
 
 TARGETS = Targets()
+SERIES_DECIMALS = 4  # mouth-opening series kept for plots: 1e-4 of the eye-corner distance
+REPEAT_FACE_KEYS = ("mouth_lpips", "mouth_corr", "mouth_amplitude_ratio", "eye_corr", "eye_amplitude_ratio")  # the still mouth's scores, for scale
+SAME_WITHOUT_SPEECH = ("frames", "face_frames", "no_face_real", "repeat_keyframe_lpips", "repeat_keyframe_psnr_db")  # not rendered again
 
 
 @dataclass
@@ -127,17 +130,8 @@ def without_speech(clip: ClipFrames) -> ClipFrames:
     return replace(clip, mels=silence, has_speech=False)
 
 
-SERIES_DECIMALS = 4  # mouth-opening series kept for plots: 1e-4 of the eye-corner distance
-
-
-SAME_WITHOUT_SPEECH = ("frames", "face_frames", "no_face_real", "repeat_keyframe_lpips", "repeat_keyframe_psnr_db")  # not rendered again
-
-
 def _without_speech_keys(record: dict) -> dict:
     return {f"{k}_without_speech": v for k, v in record.items() if k not in SAME_WITHOUT_SPEECH}
-
-
-REPEAT_FACE_KEYS = ("mouth_lpips", "mouth_corr", "mouth_amplitude_ratio", "eye_corr", "eye_amplitude_ratio")  # the still mouth's scores, for scale
 
 
 def evaluate_clip(
