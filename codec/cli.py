@@ -39,6 +39,12 @@ def _compact_defaults():  # noqa: ANN202 (imported lazily: keeps `avfr --help` f
     return CompactMotionParams()
 
 
+def _refresh_defaults():  # noqa: ANN202 (sender.refresh.RefreshConfig)
+    from sender.refresh import RefreshConfig
+
+    return RefreshConfig()
+
+
 def _damage_exit(command: str, source: Path, damage: Sequence[str], stopped_at: str | None) -> int:
     """A damaged stream still yields its intact part, but the exit status must say so: one
     line per damaged range in the middle (skipped), and one for a damaged or cut tail."""
@@ -50,21 +56,17 @@ def _damage_exit(command: str, source: Path, damage: Sequence[str], stopped_at: 
 
 
 def encode_options(args: argparse.Namespace, **fixed: object):  # noqa: ANN201 (sender.encoder.EncodeOptions)
-    """EncodeOptions from the shared codec flags (add_motion_arguments); ``fixed`` sets the rest."""
-    from codec.bitstream.compact_motion import CompactMotionParams
-    from sender.encoder import EncodeOptions
-    from sender.refresh import RefreshConfig
+    """EncodeOptions from the shared codec flags (add_motion_arguments) over ``--preset``'s
+    settings (sender/presets.py); ``fixed`` sets the rest."""
+    from sender.presets import EncodeSettings, resolve
 
+    explicit = EncodeSettings(
+        keyframe_quality=args.keyframe_quality, position_step_inv=args.position_step_inv, jacobian_step_inv=args.jacobian_step_inv,
+        intra_period=args.intra_period, refresh=False if args.no_refresh else None, refresh_min_interval=args.refresh_min_interval,
+        refresh_psnr_drop=args.refresh_psnr_drop, target_kbps=args.target_kbps,
+    )  # fmt: skip
     try:
-        return EncodeOptions(
-            model_path=args.model,
-            keyframe_quality=args.keyframe_quality,
-            motion_coding=args.motion,
-            compact_motion=CompactMotionParams(args.position_step_inv, args.jacobian_step_inv, args.intra_period),
-            refresh=RefreshConfig(enabled=not args.no_refresh, min_interval_s=args.refresh_min_interval),
-            target_kbps=args.target_kbps,
-            **fixed,
-        )
+        return resolve(args.preset, explicit).options(model_path=args.model, motion_coding=args.motion, **fixed)
     except ValueError as exc:  # settings the dataclasses refuse (a zero step, a negative target, ...)
         raise InputError(f"{exc}: see avfr {args.command} --help") from None
 
@@ -245,18 +247,26 @@ CALL_AUDIO_FRAME_MS = 60
 
 
 def add_motion_arguments(p: argparse.ArgumentParser, intra_period: int | None = None) -> None:
-    """The sender's codec settings, shared by `avfr encode` and `avfr send`."""
-    defaults = _compact_defaults()
-    intra_period = intra_period or defaults.intra_period
+    """The sender's codec settings, shared by `avfr encode` and `avfr send`. A flag left out
+    takes ``--preset``'s value, else the library default (``intra_period``: this command's own
+    default, which then counts as given: a call keeps its short intra period under any preset)."""
+    from sender.presets import PRESETS
+
+    defaults, refresh = _compact_defaults(), _refresh_defaults()
+    p.add_argument(
+        "--preset", choices=tuple(PRESETS), default=None,
+        help="a measured operating point (sender/presets.py; README): its keyframe quality, refresh policy and motion "
+        "steps; any flag below overrides it (default: none, the library defaults)",
+    )  # fmt: skip
     p.add_argument(
         "--motion",
         choices=("compact", "raw"),
         default="compact",
         help="motion coding: compact (quantised, predicted, arithmetic-coded; ~1/10 of raw) or raw (the paper's 960-bit FP16 frames)",
     )
-    p.add_argument("--position-step-inv", type=int, default=defaults.position_step_inv, help=f"compact: keypoint positions quantised in steps of 1/N (default {defaults.position_step_inv})")
-    p.add_argument("--jacobian-step-inv", type=int, default=defaults.jacobian_step_inv, help=f"compact: Jacobian entries quantised in steps of 1/N (default {defaults.jacobian_step_inv})")
-    p.add_argument("--intra-period", type=int, default=intra_period, help=f"compact: a self-contained motion frame at least every N frames, the bound on a lost packet's effect (default {intra_period})")
+    p.add_argument("--position-step-inv", type=int, default=None, help=f"compact: keypoint positions quantised in steps of 1/N (default {defaults.position_step_inv})")
+    p.add_argument("--jacobian-step-inv", type=int, default=None, help=f"compact: Jacobian entries quantised in steps of 1/N (default {defaults.jacobian_step_inv})")
+    p.add_argument("--intra-period", type=int, default=intra_period, help=f"compact: a self-contained motion frame at least every N frames, the bound on a lost packet's effect (default {intra_period or defaults.intra_period})")
     p.add_argument(
         "--target-kbps",
         type=float,
@@ -268,9 +278,13 @@ def add_motion_arguments(p: argparse.ArgumentParser, intra_period: int | None = 
     p.add_argument(
         "--refresh-min-interval",
         type=float,
-        default=4.0,
-        help="seconds between quality-triggered keyframe refreshes at least (scene cuts and new faces always refresh; default 4)",
+        default=None,
+        help=f"seconds between quality-triggered keyframe refreshes at least (scene cuts and new faces always refresh; default {refresh.min_interval_s:g})",
     )
+    p.add_argument(
+        "--refresh-psnr-drop", type=float, default=None, metavar="DB",
+        help=f"refresh when the sender's own render falls this many dB below its start (default {refresh.max_psnr_drop_db:g})",
+    )  # fmt: skip
 
 
 def add_signaling_arguments(p: argparse.ArgumentParser) -> None:
