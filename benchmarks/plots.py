@@ -1,8 +1,11 @@
 """Rate-distortion plots for :mod:`benchmarks.rd`: one PNG per metric, quality against kbps.
 
 VVC is drawn as a curve (its QP sweep, one aggregated point per QP, joined in rate order)
-because it is a family of operating points; avfr, "repeat the keyframe" and VVC-at-avfr's-bpp
-are single operating points, drawn as markers, so nobody reads a line between them as a curve.
+because it is a family of operating points, and so is avfr's preset curve (``avfr-<preset>``,
+one point per encoder preset); the other avfr modes, "repeat the keyframe" and
+VVC-at-avfr's-bpp are single operating points, drawn as markers, so nobody reads a line
+between them as a curve. When the curves were compared (:mod:`benchmarks.bdrate`), the plot
+of a BD metric says the BD-rate and the crossover rate in its corner.
 The rate axis is logarithmic: the points span ~1 to ~100 kbps.
 """
 
@@ -25,19 +28,30 @@ PLOTTED = {  # metric key -> (axis label, whether lower is better)
 MARKERS = {"avfr": ("*", "tab:red", 14), "avfr-1key": ("^", "tab:pink", 10), "avfr-raw": ("P", "tab:orange", 10), "repeat-keyframe": ("X", "tab:gray", 10), "vvc-match": ("D", "tab:blue", 8)}
 
 
-def rd_plot(aggregate: dict[str, dict], metric: str, path: Path, title: str) -> Path:
+def _curve(ax: "plt.Axes", aggregate: dict[str, dict], keys: list[str], metric: str, style: str, colour: str, label: str, prefix: str) -> None:
+    """Points joined in rate order, each named by its key less ``prefix``."""
+    pts = sorted((aggregate[k]["kbps"], aggregate[k][metric], k) for k in keys if aggregate[k].get(metric) is not None)
+    if not pts:
+        return
+    ax.plot([p[0] for p in pts], [p[1] for p in pts], style, color=colour, label=label)
+    for x, y, key in pts:
+        ax.annotate(key.removeprefix(prefix), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7, color=colour)
+
+
+def rd_plot(aggregate: dict[str, dict], metric: str, path: Path, title: str, comparison: dict | None = None) -> Path:
     """One metric against kbps for every aggregated codec point; returns the PNG's path."""
     label, _ = PLOTTED[metric]
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
-    sweep = sorted((p["kbps"], p[metric]) for k, p in aggregate.items() if k.startswith("vvc-qp") and p.get(metric) is not None)
-    if sweep:
-        ax.plot(*zip(*sweep), "o-", color="tab:blue", label="VVC (VVenC low-delay, QP sweep)")
-        for (x, y), key in zip(sweep, sorted((p["kbps"], k) for k, p in aggregate.items() if k.startswith("vvc-qp"))):
-            ax.annotate(key[1].removeprefix("vvc-"), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    _curve(ax, aggregate, [k for k in aggregate if k.startswith("vvc-qp")], metric, "o-", "tab:blue", "VVC (VVenC low-delay, QP sweep)", "vvc-")
+    presets = [k for k in aggregate if k.startswith("avfr-") and k not in MARKERS]
+    _curve(ax, aggregate, presets, metric, "s-", "tab:red", "avfr presets (avfr encode --preset)", "avfr-")
     for key, (marker, colour, size) in MARKERS.items():
         point = aggregate.get(key)
         if point is not None and point.get(metric) is not None:
             ax.plot(point["kbps"], point[metric], marker, color=colour, markersize=size, linestyle="none", label=_legend(key))
+    if comparison:
+        ax.text(0.02, 0.02, f"avfr vs VVC: BD-rate {comparison['bd_rate_note']}\ncrossover: {comparison['crossover_text']}",
+                transform=ax.transAxes, fontsize=7, va="bottom", bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})  # fmt: skip
     ax.set_xscale("log")
     for axis in (ax.xaxis.set_major_formatter, ax.xaxis.set_minor_formatter):
         axis(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
@@ -67,6 +81,8 @@ def _legend(key: str) -> str:
     return {"avfr": "avfr (compact motion + refresh)", "avfr-1key": "avfr, compact motion, no refresh", "avfr-raw": "avfr, raw FP16 motion, one keyframe (paper)", "repeat-keyframe": "repeat the keyframe (zero motion)", "vvc-match": "VVC at avfr's bpp"}[key]
 
 
-def rd_plots(aggregate: dict[str, dict], out_dir: Path, name: str, title: str) -> list[Path]:
-    """Every plot of :data:`PLOTTED`, as ``rd-<name>-<metric>.png``."""
-    return [rd_plot(aggregate, m, out_dir / f"rd-{name}-{m}.png", f"{title}: {m.upper()}") for m in PLOTTED]
+def rd_plots(aggregate: dict[str, dict], out_dir: Path, name: str, title: str, curves: dict | None = None) -> list[Path]:
+    """Every plot of :data:`PLOTTED`, as ``rd-<name>-<metric>.png``; ``curves``: benchmarks.rd's
+    curve comparison per metric, written on the plots of those metrics."""
+    curves = curves or {}
+    return [rd_plot(aggregate, m, out_dir / f"rd-{name}-{m}.png", f"{title}: {m.upper()}", curves.get(m)) for m in PLOTTED]

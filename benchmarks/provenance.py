@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Callable
@@ -57,6 +58,30 @@ def git_state() -> dict[str, object]:
             return ""
 
     return {"commit": git("rev-parse", "HEAD") or "unknown", "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+
+
+def refuse_overwrite(out_dir: Path, name: str, force: bool, suffixes: tuple[str, ...] = ("json", "md", "png")) -> None:
+    """A benchmark never overwrites earlier results unless told to (``--force``)."""
+    from codec.errors import AvfrError
+
+    existing = [out_dir / f"{name}.{s}" for s in suffixes if (out_dir / f"{name}.{s}").exists()]
+    if existing and not force:
+        raise AvfrError(f"{existing[0]} exists: pass --force to overwrite, or --name for another")
+
+
+def run_cli(run: Callable[[], dict], markdown: Callable[[dict], str]) -> int:
+    """A benchmark's entry point: run, print its table; a user's mistake is one line and exit 1."""
+    from codec.errors import AvfrError
+
+    try:
+        result = run()
+    except AvfrError as err:
+        if os.environ.get("AVFR_DEBUG"):
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(markdown(result), end="")
+    return 0
 
 
 def write_results(

@@ -20,8 +20,21 @@ Codec points per clip:
   torch bicubic) before scoring. Bits: see *Bit accounting*.
 * ``repeat-keyframe``: the zero-motion floor: the receiver's decoded keyframe (upsampled the
   same way) shown for every frame; bits = the keyframe's coded bytes only.
+* ``avfr-<preset>``: avfr's own curve, one point per encoder preset (``sender/presets.py``,
+  ``--avfr-presets``), each its own sender pass with the preset's settings (the defaults'
+  preset reuses the ``avfr`` stream).
 * ``vvc-qpNN``: one per ``--qps``; ``vvc-match``: ``benchmarks.vvc.match_bpp`` at avfr's video
   bpp for that clip, searched between the sweep's QPs that bracket it.
+
+Curves (:mod:`benchmarks.bdrate`): BD-rate of the avfr preset curve against the VVC QP sweep
+on LPIPS, DISTS and PSNR, per clip and then the mean over clips (the JVET common-test-
+condition way), and on the mean curve; the crossover rate, the highest rate at which avfr
+is still better than VVC, on the mean curves. Both are in the table and on the plots.
+
+Whole-call bits: beside the video kbit/s each avfr point reports its keyframes, motion,
+speech (Opus payload) and container (all framing: the video records' and the speech's)
+kbit/s and the total a call's file needs; a VVC call would carry the same speech, so VVC
+points get "total with speech" = video + the avfr stream's speech and its framing.
 
 Bit accounting (avfr): ``codec.bitstream.info.describe_file`` splits the file into keyframes,
 motion, audio (Opus payload) and overhead. The overhead also holds the audio packets' framing
@@ -33,8 +46,10 @@ scored (both codecs), not the model's 128 px. VVC bits are the raw .266 stream (
 
 Metrics: PSNR (RGB, every frame); SSIM, LPIPS-Alex, SFace identity cosine, MediaPipe landmark
 NME on every ``--metric-stride``-th frame; DISTS on every ``--slow-metric-stride``-th frame;
-FID per codec point over the whole set, on the same slow-stride frames of all clips (biased
-upwards at a few hundred samples: compare FIDs of equal counts only). Per point, a metric is
+FID per codec point over the whole set, on every ``--fid-stride``-th frame of all clips (6:
+~545 frames on the dev set; a point with fewer than ``MIN_COMPARABLE_FRAMES`` = 500 is
+marked not comparable), with its 95% interval by bootstrap over the frames
+(``benchmarks.metrics.fid.fid_interval``). Per point, a metric is
 the mean over clips of the per-clip means (JVET's per-sequence average); kbps likewise.
 Speed: avfr enc fps = sent frames / encode loop time (face tracking, priors, keypoints,
 packetising; model load excluded); avfr dec fps = frames / render loop time (keyframe priors,
@@ -68,12 +83,13 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import torch
 
 from benchmarks import vvc
+from benchmarks.bdrate import Curve, bd_quality, bd_rate, crossover
 from benchmarks.provenance import git_state, machine, package_versions
 from benchmarks.metrics.frames import as_batch
 from benchmarks.metrics.psnr import psnr_frames
@@ -84,11 +100,17 @@ from codec.errors import AvfrError, InputError
 from codec.progress import progress_bar
 from proto import avfr_pb2
 
+if TYPE_CHECKING:
+    from sender.presets import EncodeSettings
+
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "talking-heads" / "dev"
 VIDEO_SUFFIXES = (".mp4", ".mpg", ".webm", ".mov", ".mkv", ".avi")
 METRICS = ("psnr", "ssim", "lpips", "dists", "fid", "identity", "lmd")
+CALL_FIELDS = ("keyframes_kbps", "motion_kbps", "speech_kbps", "speech_framing_kbps", "container_kbps", "total_kbps", "total_with_speech_kbps")
 FACE_METRICS = ("mouth_corr", "mouth_amplitude_ratio", "eye_corr", "mouth_lpips")  # codec.face_measures, on every frame
+BD_METRICS = {"lpips": True, "dists": True, "psnr": False}  # metric -> lower is better; BD-rate and crossover on these
+PRESET_PREFIX = "avfr-"  # avfr-<preset>: one point of avfr's curve per sender/presets.py preset
 FULL_DEV = {"clips": 21, "frames": 3273}  # the dev set at 25 fps, 250 frames at most per clip
 
 
@@ -103,11 +125,14 @@ class RDConfig:
     max_frames: int = 250
     fps: float = 25.0
     size: int = 256
-    qps: tuple[int, ...] = (37, 42, 47, 52, 63)  # 4-40 kbps here; vvc-match fills in at avfr's rate
+    qps: tuple[int, ...] = (32, 37, 42, 47, 52, 63)  # ~3-30 kbps here; vvc-match fills in at avfr's rate
+    presets: tuple[str, ...] = field(default_factory=lambda: tuple(_preset_names()))  # avfr's curve
     match_bpp: bool = True
     model: Path | None = None
     metric_stride: int = 20
     slow_metric_stride: int = 100
+    fid_stride: int = 6  # FID features on every n-th frame: ~545 on the dev set, >= MIN_COMPARABLE_FRAMES
+    fid_resamples: int = 200  # bootstrap resamples for FID's interval
     threads: int = 2
     decode_batch: int = 8  # avfr frames rendered per network call (receiver.decoder.DecodeOptions.batch_size)
     force: bool = False
@@ -119,13 +144,20 @@ class RDConfig:
     @classmethod
     def smoke(cls, **overrides: object) -> "RDConfig":
         """What CI runs: 2 clips x 12 frames, 2 QPs, every metric on enough frames to exist."""
-        base = dict(name="smoke", clips=2, max_frames=12, qps=(37, 52), metric_stride=2, slow_metric_stride=6)
+        base = dict(name="smoke", clips=2, max_frames=12, qps=(37, 52), metric_stride=2, slow_metric_stride=6, fid_stride=3,
+                    presets=("2k", "30k"), fid_resamples=20)  # fmt: skip
         base.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**base)  # type: ignore[arg-type]
 
     @property
     def run_name(self) -> str:
         return self.name or self.data.name or "rd"
+
+
+def _preset_names() -> list[str]:
+    from sender.presets import PRESETS
+
+    return list(PRESETS)
 
 
 # --------------------------------------------------------------------------- avfr side
@@ -223,6 +255,34 @@ def run_avfr(clip: Path, cfg: RDConfig, workdir: Path) -> AvfrRun:
     return AvfrRun(reference, keyframe, len(key.data), modes, notes)
 
 
+def sender_crops(clip: Path, model: Path | None = None, fps: float = 25.0, max_frames: int | None = None, size: int = 256) -> np.ndarray:
+    """The sender's face crops of a clip, the reference every codec is scored against (one
+    sender pass without refresh, its stream thrown away)."""
+    from sender.encoder import EncodeOptions, encode_file
+    from sender.refresh import RefreshConfig
+
+    crops: list[np.ndarray] = []
+    with tempfile.TemporaryDirectory(prefix="avfr-crops-") as tmp:
+        options = EncodeOptions(model_path=model, fps=fps, max_frames=max_frames, refresh=RefreshConfig(enabled=False))
+        encode_file(clip, Path(tmp) / "crops.avfr", options, progress=False, on_crop=crops.append)
+    return np.stack([_to_size(c, size) for c in crops])
+
+
+def run_settings(clip: Path, label: str, settings: "EncodeSettings", cfg: RDConfig, reference: np.ndarray, workdir: Path,
+                 notes: list[str]) -> AvfrDecoded:  # fmt: skip
+    """One sender pass with these encode settings, decoded; its crops must be the reference's."""
+    from sender.encoder import encode_file
+
+    crops: list[np.ndarray] = []
+    stream = workdir / f"{clip.stem}.{label}.avfr"
+    options = settings.options(model_path=cfg.model, fps=cfg.fps, max_frames=cfg.max_frames)
+    enc = encode_file(clip, stream, options, progress=False, on_crop=crops.append)
+    if len(crops) != len(reference) or not np.array_equal(_to_size(crops[-1], cfg.size), reference[-1]):
+        raise AvfrError(f"{clip.name}: {label}'s sender saw other face crops than the reference: the tracker is not deterministic")
+    notes += [f"{label}: {line}" for line in enc.summary().splitlines()[1:]]
+    return _decode_stream(stream, cfg, len(reference), enc.seconds, notes)
+
+
 def _decode_stream(stream: Path, cfg: RDConfig, expected: int, encode_s: float, notes: list[str], silence: bool = False) -> AvfrDecoded:
     """The receiver's frames; with ``silence`` and a stream with speech, also the frames the
     same receiver renders with the speech replaced by silence (what the audio path is worth)."""
@@ -301,7 +361,7 @@ class Scorer:
         return {m: summary[m] for m in FACE_METRICS}
 
     def add_features(self, key: str, frames: np.ndarray) -> None:
-        f = self._timed("fid", lambda: self.inception(frames[sampled(self.cfg.slow_metric_stride)]))
+        f = self._timed("fid", lambda: self.inception(frames[sampled(self.cfg.fid_stride)]))
         self.features.setdefault(key, []).append(f)
 
     def score(self, key: str, reference: np.ndarray, decoded: np.ndarray) -> dict[str, float]:
@@ -321,17 +381,41 @@ class Scorer:
         self.add_features(key, dec)
         return {m: _mean(v) for m, v in per_frame.items()} | self.face(reference, decoded)
 
-    def fid(self, key: str) -> float | None:
-        ref, dec = self.features.get("reference"), self.features.get(key)
-        if not ref or not dec:
-            return None
-        from benchmarks.metrics.fid import fid_from_features
+    def fid(self, key: str) -> dict[str, object]:
+        """FID over the set, its bootstrap interval (frames paired with their references) and
+        whether it has the frames to be compared (``MIN_COMPARABLE_FRAMES``)."""
+        from benchmarks.metrics.fid import MIN_COMPARABLE_FRAMES, fid_from_features, fid_interval
 
+        ref, dec = self.features.get("reference"), self.features.get(key)
+        out: dict[str, object] = {"fid": None, "fid_interval": None, "fid_frames": 0, "fid_comparable": False}
+        if not ref or not dec:
+            return out
         a, b = np.concatenate(ref), np.concatenate(dec)
-        return fid_from_features(a, b) if min(len(a), len(b)) >= 2 else None
+        if min(len(a), len(b)) < 2:
+            return out
+        out |= {"fid": fid_from_features(a, b), "fid_frames": len(b), "fid_comparable": len(b) >= MIN_COMPARABLE_FRAMES}
+        if len(a) == len(b) and self.cfg.fid_resamples:
+            out["fid_interval"] = list(fid_interval(a, b, self.cfg.fid_resamples))
+        return out
 
     def close(self) -> None:
         self.landmarks.close()
+
+
+class CurveScores:
+    """The BD-rate metrics alone (LPIPS and DISTS on a stride, PSNR on every frame), for the
+    sweeps that compare many settings' curves (benchmarks.presets, benchmarks.vvc_sweep)."""
+
+    def __init__(self, stride: int) -> None:
+        from benchmarks.metrics.dists import DISTSMetric
+        from benchmarks.metrics.lpips import LPIPSMetric
+
+        self.stride, self.lpips, self.dists = stride, LPIPSMetric(), DISTSMetric()
+
+    def __call__(self, reference: np.ndarray, decoded: np.ndarray) -> dict[str, float]:
+        s = sampled(self.stride)
+        return {"psnr": _mean(psnr_frames(reference, decoded)), "lpips": _mean(self.lpips(reference[s], decoded[s])),
+                "dists": _mean(self.dists(reference[s], decoded[s]))}  # fmt: skip
 
 
 def sampled(stride: int) -> slice:
@@ -401,14 +485,18 @@ def bench_clip(clip: Path, cfg: RDConfig, scorer: Scorer, tick: Callable[[str], 
     n = len(run.reference)
     scorer.reference_features(run.reference)
     points: dict[str, dict] = {}
-    for name, mode in run.modes.items():
+    modes = dict(run.modes)
+    started = time.perf_counter()
+    modes |= preset_streams(clip, cfg, run, workdir_for_presets(cfg))
+    timing["presets_s"] = timing.get("presets_s", 0.0) + time.perf_counter() - started
+    for name, mode in modes.items():
         b = mode.bits
         points[name] = point_record(
             "avfr", 8 * b.video_bytes, n, cfg,
             encode_fps=n / max(mode.encode_s, 1e-9), decode_fps=n / max(mode.decode_s, 1e-9),
             decode_setup_s=mode.decode_setup_s, bytes=asdict(b) | {"video": b.video_bytes},
             audio_kbps=8 * (b.audio_payload + b.audio_framing) / (n / cfg.fps) / 1000.0,
-            motion_bits_per_frame=8 * b.motion / n,
+            motion_bits_per_frame=8 * b.motion / n, **call_kbps(b, n / cfg.fps),
             **scorer.score(name, run.reference, mode.decoded),
         )  # fmt: skip
         if mode.silent is not None:
@@ -435,7 +523,46 @@ def bench_clip(clip: Path, cfg: RDConfig, scorer: Scorer, tick: Callable[[str], 
         timing["vvc_s"] += time.perf_counter() - started
         points["vvc-match"] = _vvc_record(p, cfg, scorer.score("vvc-match", run.reference, p.decoded_frames), target_bpp=target)
         tick("vvc-match")
+    speech = points["avfr"]["speech_kbps"] + points["avfr"]["speech_framing_kbps"]
+    for key, point in points.items():
+        if point["codec"] == "vvc":
+            point["total_with_speech_kbps"] = point["kbps"] + speech
     return {"clip": clip.name, "frames": n, "notes": run.notes, "points": points}
+
+
+def call_kbps(bits: AvfrBits, seconds: float) -> dict[str, float]:
+    """Whole-call split of one stream: what the keyframes, motion, speech (Opus payload) and
+    container (all framing) cost, and the file's total, in kbit/s."""
+    k = lambda n: 8 * n / seconds / 1000.0  # noqa: E731
+    return {"keyframes_kbps": k(bits.keyframes), "motion_kbps": k(bits.motion), "speech_kbps": k(bits.audio_payload),
+            "speech_framing_kbps": k(bits.audio_framing), "container_kbps": k(bits.overhead), "total_kbps": k(bits.file_bytes)}  # fmt: skip
+
+
+def workdir_for_presets(cfg: RDConfig) -> Path:
+    if cfg.keep_streams is not None:
+        cfg.keep_streams.mkdir(parents=True, exist_ok=True)
+        return cfg.keep_streams
+    return Path(tempfile.mkdtemp(prefix="avfr-rd-presets-"))
+
+
+def preset_streams(clip: Path, cfg: RDConfig, run: AvfrRun, workdir: Path) -> dict[str, AvfrDecoded]:
+    """avfr's curve on this clip: one point per preset; the defaults' preset is the avfr point."""
+    from sender.presets import EncodeSettings, preset
+
+    out = {}
+    try:
+        for name in cfg.presets:
+            if preset(name).settings == EncodeSettings():
+                out[PRESET_PREFIX + name] = run.modes["avfr"]
+                run.notes.append(f"preset {name} = the defaults: its point is the avfr stream")
+            else:
+                out[PRESET_PREFIX + name] = run_settings(clip, PRESET_PREFIX + name, preset(name).settings, cfg, run.reference, workdir, run.notes)
+    finally:
+        if cfg.keep_streams is None:
+            import shutil
+
+            shutil.rmtree(workdir, ignore_errors=True)
+    return out
 
 
 def _vvc_record(p: vvc.VVCPoint, cfg: RDConfig, scores: dict[str, float], **extra: object) -> dict:
@@ -455,7 +582,7 @@ def aggregate(clips: list[dict], scorer: Scorer) -> dict[str, dict]:
     for key in keys:
         rows = [c["points"][key] for c in clips if key in c["points"]]
         agg: dict[str, object] = {"clips": len(rows), "frames": sum(r["frames"] for r in rows)}
-        for m in ("kbps", "bpp") + tuple(m for m in METRICS if m != "fid") + FACE_METRICS:
+        for m in ("kbps", "bpp") + tuple(m for m in METRICS if m != "fid") + FACE_METRICS + CALL_FIELDS:
             vals = [r[m] for r in rows if r.get(m) is not None]
             agg[m] = float(np.mean(vals)) if vals else None
         with_silence = [r for r in rows if "mouth_lpips_without_speech" in r]
@@ -466,11 +593,44 @@ def aggregate(clips: list[dict], scorer: Scorer) -> dict[str, dict]:
         for speed in ("encode_fps", "decode_fps"):
             secs = [r["frames"] / r[speed] for r in rows if r.get(speed)]
             agg[speed] = agg["frames"] / sum(secs) if secs and len(secs) == len(rows) else None
-        agg["fid"] = scorer.fid(key)
-        if key in AVFR_MODES:
+        agg |= scorer.fid(key)
+        if rows[0]["codec"] == "avfr":
             agg["audio_kbps"] = float(np.mean([r["audio_kbps"] for r in rows]))
             agg["motion_bits_per_frame"] = float(np.average([r["motion_bits_per_frame"] for r in rows], weights=[r["frames"] for r in rows]))
         out[key] = agg
+    return out
+
+
+def preset_keys(points: dict[str, dict]) -> list[str]:
+    return [k for k in points if k.startswith(PRESET_PREFIX) and k not in AVFR_MODES]
+
+
+def rd_curves(points: dict[str, dict]) -> dict[str, tuple[Curve, Curve]]:
+    """Per BD metric: (VVC's QP sweep, avfr's preset curve) from one set of points."""
+    vvc_keys = [k for k in points if k.startswith("vvc-qp")]
+    avfr_keys = preset_keys(points)
+    return {
+        m: (Curve.of([points[k]["kbps"] for k in vvc_keys], [points[k].get(m) for k in vvc_keys], lower),
+            Curve.of([points[k]["kbps"] for k in avfr_keys], [points[k].get(m) for k in avfr_keys], lower))
+        for m, lower in BD_METRICS.items()
+    }  # fmt: skip
+
+
+def curve_comparison(aggregate: dict[str, dict], clips: list[dict]) -> dict[str, dict]:
+    """BD-rate of avfr's curve against VVC's per metric: per clip then the mean over clips (the
+    JVET way), and on the mean curves; BD-quality and the crossover rate on the mean curves."""
+    per_clip = [rd_curves(c["points"]) for c in clips]
+    out = {}
+    for m, (anchor, test) in rd_curves(aggregate).items():
+        clip_bd = [bd_rate(*curves[m]).value for curves in per_clip]
+        defined = [v for v in clip_bd if v is not None]
+        mean_bd = bd_rate(anchor, test)
+        out[m] = {
+            "bd_rate_mean_of_clips": float(np.mean(defined)) if defined else None, "clips_with_bd_rate": len(defined),
+            "bd_rate_per_clip": clip_bd, "bd_rate_mean_curve": mean_bd.value, "bd_rate_note": mean_bd.text(),
+            "bd_quality": bd_quality(anchor, test).value, "crossover": asdict(crossover(anchor, test)),
+            "crossover_text": crossover(anchor, test).text(),
+        }  # fmt: skip
     return out
 
 
@@ -486,11 +646,13 @@ def markdown(result: dict) -> str:
     lines = [f"# Rate-distortion: avfr vs H.266/VVC ({result['name']})", "", head, "|" + "---|" * 16]
     for key, p in agg.items():
         cells = [key, _fmt(p["kbps"], 2), _fmt(p["bpp"], 4), _fmt(p["psnr"], 2), _fmt(p["ssim"], 4), _fmt(p["lpips"], 4),
-                 _fmt(p["dists"], 4), _fmt(p["fid"], 1), _fmt(p["identity"], 3), _fmt(p["lmd"], 4),
+                 _fmt(p["dists"], 4), fid_cell(p), _fmt(p["identity"], 3), _fmt(p["lmd"], 4),
                  _fmt(p.get("mouth_corr"), 3), _fmt(p.get("mouth_amplitude_ratio"), 3), _fmt(p.get("eye_corr"), 3),
                  _fmt(p.get("mouth_lpips"), 4), _fmt(p["encode_fps"], 1), _fmt(p["decode_fps"], 1)]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     lines += silence_lines(agg.get("avfr", {}))
+    lines += curve_lines(result.get("curves", {}), result.get("vvc", {}).get("label", ""))
+    lines += call_lines(agg)
     m = result["machine"]
     audio = agg.get("avfr", {}).get("audio_kbps")
     lines += [
@@ -510,7 +672,8 @@ def markdown(result: dict) -> str:
         "the sender's 256 px face crops, which VVC codes too.",
         f"- PSNR (RGB) on every frame; SSIM, LPIPS-Alex, ID-sim (SFace cosine, higher is better), LMD (MediaPipe NME, "
         f"inter-ocular) on 1 in {cfg['metric_stride']} frames; DISTS on 1 in {cfg['slow_metric_stride']}; FID over the "
-        f"set of those frames ({result['fid_frames']} per point: biased, compare equal counts only).",
+        f"set of 1 in {cfg.get('fid_stride', cfg['slow_metric_stride'])} frames ({result['fid_frames']} per point; [95% bootstrap "
+        "interval over the frames]; \"n/c\": fewer than 500 frames, biased upwards, not comparable).",
         "- mouth corr / mouth amp: Pearson correlation and std ratio (decoded / reference) of the mouth opening per frame "
         "(inner-lip gap 13-14 over the eye-corner distance 33-263), eye corr: the same for the eyelid gaps (blinks), mouth "
         "LPIPS: LPIPS-Alex of the box around the reference's lips scaled to 64x64; all from `codec.face_measures`, MediaPipe "
@@ -522,6 +685,48 @@ def markdown(result: dict) -> str:
         f"{result['timing']['projected_full_dev_s']:.0f} s (this machine's load at the time).",
     ]
     return "\n".join(lines) + "\n"
+
+
+def fid_cell(p: dict) -> str:
+    if p.get("fid") is None:
+        return "–"
+    cell = f"{p['fid']:.1f}"
+    if p.get("fid_interval"):
+        cell += " [{:.0f}, {:.0f}]".format(*p["fid_interval"])
+    return cell if p.get("fid_comparable") else cell + " n/c"
+
+
+def curve_lines(curves: dict, anchor: str) -> list[str]:
+    """avfr's preset curve against VVC's QP sweep: BD-rates and the crossover."""
+    if not curves:
+        return []
+    lines = ["", f"## avfr's curve (presets) against VVC (QP sweep; {anchor})", "",
+             "| metric | BD-rate, mean of per-clip | BD-rate, mean curves | BD-quality (avfr - VVC) | crossover: highest rate avfr still wins |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    for m, c in curves.items():
+        per_clip = f"{_fmt(c['bd_rate_mean_of_clips'], 1)}% ({c['clips_with_bd_rate']} clips)" if c["bd_rate_mean_of_clips"] is not None else "n/a"
+        lines.append(f"| {m.upper()} | {per_clip} | {c['bd_rate_note']} | {_fmt(c['bd_quality'], 4)} | {c['crossover_text']} |")
+    return lines + ["", "BD-rate: negative = avfr needs that much less video rate than VVC for the same quality, over the quality "
+                    "range both curves reach (`benchmarks.bdrate`, PCHIP); points a cheaper point of the same curve beats are "
+                    "dropped first. Crossover on the mean curves, quality against log-rate."]  # fmt: skip
+
+
+def call_lines(agg: dict[str, dict]) -> list[str]:
+    """What a call's file costs per avfr point, and a VVC call with the same speech."""
+    rows = [(k, p) for k, p in agg.items() if p.get("total_kbps") is not None]
+    if not rows:
+        return []
+    lines = ["", "## Whole-call bits (kbit/s, mean over clips)", "",
+             "| point | video | keyframes | motion | speech (Opus) | container (all framing) | total |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for k, p in rows:
+        lines.append(f"| {k} | {_fmt(p['kbps'], 2)} | {_fmt(p['keyframes_kbps'], 2)} | {_fmt(p['motion_kbps'], 2)} | "
+                     f"{_fmt(p['speech_kbps'], 2)} | {_fmt(p['container_kbps'], 2)} | {_fmt(p['total_kbps'], 2)} |")  # fmt: skip
+    vvc_rows = [(k, p) for k, p in agg.items() if p.get("total_with_speech_kbps") is not None]
+    lines += ["", "video = keyframes + motion + the video records' framing (what the table above compares); container = all "
+              "framing, the speech's included; total = the file. VVC with the same speech (video + Opus + its framing): "
+              + ", ".join(f"{k} {p['total_with_speech_kbps']:.1f}" for k, p in vvc_rows) + ". A live call adds the "
+              "transport's framing (`benchmarks/results/call.md`)."]  # fmt: skip
+    return lines
 
 
 def silence_lines(avfr: dict) -> list[str]:
@@ -552,13 +757,14 @@ def ffmpeg_version(cfg: RDConfig) -> str:
 # --------------------------------------------------------------------------- run
 
 
-def list_clips(cfg: RDConfig) -> list[Path]:
-    if not cfg.data.is_dir():
-        raise InputError(f"no clip folder at {cfg.data}: pass --data DIR (JVET-style talking-head clips)")
-    clips = sorted(p for p in cfg.data.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+def list_clips(data: Path, limit: int | None = None) -> list[Path]:
+    """The clips of a folder by name, the first ``limit`` of them."""
+    if not data.is_dir():
+        raise InputError(f"no clip folder at {data}: pass --data DIR (JVET-style talking-head clips)")
+    clips = sorted(p for p in data.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
     if not clips:
-        raise InputError(f"{cfg.data} holds no video clips ({', '.join(VIDEO_SUFFIXES)})")
-    return clips[: cfg.clips] if cfg.clips else clips
+        raise InputError(f"{data} holds no video clips ({', '.join(VIDEO_SUFFIXES)})")
+    return clips[:limit] if limit else clips
 
 
 def output_paths(cfg: RDConfig) -> dict[str, Path]:
@@ -578,13 +784,13 @@ def run(cfg: RDConfig, argv: Sequence[str] | None = None) -> dict:
     existing = [p for p in paths.values() if p.exists()]
     if existing and not cfg.force:
         raise AvfrError(f"{existing[0]} exists: pass --force to overwrite, or --name/--out for another place")
-    clips = list_clips(cfg)
+    clips = list_clips(cfg.data, cfg.clips)
     vvc.check_ffmpeg(cfg.vvc)
     torch.set_num_threads(cfg.threads)
     started = time.perf_counter()
     timing = {"avfr_s": 0.0, "vvc_sweep_s": 0.0, "vvc_sweep_frames": 0, "vvc_s": 0.0}
     scorer = Scorer(cfg)
-    per_point = len(AVFR_MODES) + 1 + len(cfg.qps) + int(cfg.match_bpp)
+    per_point = len(AVFR_MODES) + len(cfg.presets) + 1 + len(cfg.qps) + int(cfg.match_bpp)
     bar = progress_bar(total=len(clips) * per_point, desc="rd", unit="point", disable=not cfg.progress)
     results = []
     try:
@@ -600,6 +806,7 @@ def run(cfg: RDConfig, argv: Sequence[str] | None = None) -> dict:
         scorer.close()
     timing.update({f"{m}_s": s for m, s in scorer.seconds.items()}, total_s=time.perf_counter() - started)
     frames = sum(r["frames"] for r in results)
+    timing["preset_count"] = len(cfg.presets)
     timing["projected_full_dev_s"] = projected_full_run(timing, scorer.frames, frames)
     cfg_dict = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
     result = {
@@ -612,7 +819,8 @@ def run(cfg: RDConfig, argv: Sequence[str] | None = None) -> dict:
         "machine": machine(),
         "packages": package_versions(),
         "git": git_state(),
-        "vvc": {"ffmpeg": ffmpeg_version(cfg), "config": asdict(cfg.vvc), "qps": list(cfg.qps)},
+        "vvc": {"ffmpeg": ffmpeg_version(cfg), "config": asdict(cfg.vvc), "label": cfg.vvc.label(), "qps": list(cfg.qps)},
+        "curves": curve_comparison(agg, results),
         "timing": timing,
         "aggregate": agg,
         "clips": results,
@@ -625,7 +833,7 @@ def write_outputs(result: dict, cfg: RDConfig, paths: dict[str, Path], plotter: 
     cfg.out.mkdir(parents=True, exist_ok=True)
     paths["json"].write_text(json.dumps(result, indent=2, default=_json_default) + "\n")
     paths["md"].write_text(markdown(result))
-    plotter(result["aggregate"], cfg.out, cfg.run_name, f"avfr vs VVC, {cfg.run_name} ({result['clips_run']} clips)")
+    plotter(result["aggregate"], cfg.out, cfg.run_name, f"avfr vs VVC, {cfg.run_name} ({result['clips_run']} clips)", result["curves"])
 
 
 def _json_default(v: object) -> object:
@@ -642,16 +850,20 @@ def projected_full_run(timing: dict[str, float], metric_frames: dict[str, int], 
     """Seconds a full dev run with the default settings would take at this run's per-unit costs.
 
     Per-frame costs of each stage, times how often the defaults run that stage on the 21-clip
-    dev set: avfr once per frame, VVC len(qps) + 1 (match_bpp's one encode between the two
-    sweep QPs that bracket avfr's rate) encodes per frame, each metric on its stride of 10
-    points (FID: 11 sets). Costs of a short run include one-off warm-up, so this errs high.
+    dev set: avfr once per frame and each preset's own pass (the run's presets_s scaled to the
+    default preset count), VVC len(qps) + 1 (match_bpp's one encode between the two sweep
+    QPs that bracket avfr's rate) encodes per frame, each metric on its stride of every point
+    (FID: one more set, the reference). Costs of a short run include one-off warm-up, so this
+    errs high.
     """
     d, n = cfg or RDConfig(), FULL_DEV["frames"]
-    points = len(AVFR_MODES) + 1 + len(d.qps) + 1
+    points = len(AVFR_MODES) + len(d.presets) + 1 + len(d.qps) + 1
     vvc_per_frame = timing["vvc_sweep_s"] / max(timing["vvc_sweep_frames"], 1)
     total = timing["avfr_s"] / max(frames, 1) * n + vvc_per_frame * n * (len(d.qps) + 1.0)
+    run_presets = max(timing.get("preset_count", 0), 1)
+    total += timing.get("presets_s", 0.0) / max(frames, 1) * n * len(d.presets) / run_presets
     strides = {"psnr": 1, "ssim": d.metric_stride, "lpips": d.metric_stride, "identity": d.metric_stride, "lmd": d.metric_stride,
-               "dists": d.slow_metric_stride, "fid": d.slow_metric_stride, "face": 1}  # fmt: skip
+               "dists": d.slow_metric_stride, "fid": d.fid_stride, "face": 1}  # fmt: skip
     for m, stride in strides.items():
         per = timing.get(f"{m}_s", 0.0) / max(metric_frames.get(m, 0), 1)
         total += per * math.ceil(n / stride) * (points + (m == "fid"))
@@ -682,10 +894,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-silence", action="store_true", help="skip rendering avfr with silence for its speech (face measures)")
     p.add_argument("--model", type=Path, default=None, help="avfr model .safetensors (default: the bundled one)")
     p.add_argument("--metric-stride", type=int, default=None, help=f"SSIM/LPIPS/ID/LMD on every n-th frame (default {d.metric_stride})")
-    p.add_argument("--slow-metric-stride", type=int, default=None, help=f"DISTS and FID on every n-th frame (default {d.slow_metric_stride})")
+    p.add_argument("--slow-metric-stride", type=int, default=None, help=f"DISTS on every n-th frame (default {d.slow_metric_stride})")
+    p.add_argument("--fid-stride", type=int, default=None, help=f"FID features on every n-th frame (default {d.fid_stride}: >= 500 frames on the dev set)")
+    p.add_argument("--avfr-presets", default=None, help=f"avfr's curve: comma-separated preset names, or 'none' (default {','.join(d.presets)})")
     p.add_argument("--out", type=Path, default=None, help=f"output folder (default {d.out})")
     p.add_argument("--name", default=None, help="results are rd-<name>.json/.md/-*.png (default: the data folder's name)")
-    p.add_argument("--preset", default=None, help=f"VVenC preset (default {d.vvc.preset})")
+    p.add_argument("--preset", default=None, choices=vvc.PRESETS, help=f"VVenC preset (default {d.vvc.preset}; benchmarks.vvc_sweep measures which is best)")
+    p.add_argument("--vvc-intra-period", type=int, default=None, metavar="S", help="VVC: an intra picture every S seconds (default: one, the first)")
+    p.add_argument("--vvc-qpa", action="store_true", help="VVC: VVenC's perceptual QP adaptation on (default off, the JVET CTC setting)")
     p.add_argument("--smoke", action="store_true", help="CI size: 2 clips, 12 frames, QPs 37,52")
     p.add_argument("--force", action="store_true", help="overwrite earlier results of the same name")
     p.add_argument("--keep-streams", type=Path, default=None, help="keep the .avfr files in this folder")
@@ -693,18 +909,27 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _preset_list(text: str) -> tuple[str, ...]:
+    from sender.presets import preset
+
+    names = () if text == "none" else tuple(n for n in text.replace(" ", "").split(",") if n)
+    for name in names:
+        preset(name)  # an unknown name is one line naming the choices
+    return names
+
+
 def config_from_args(args: argparse.Namespace) -> RDConfig:
     given = {
         "data": args.data, "clips": args.clips, "max_frames": args.max_frames, "qps": args.qps, "model": args.model,
         "metric_stride": args.metric_stride, "slow_metric_stride": args.slow_metric_stride, "out": args.out, "name": args.name,
-        "keep_streams": args.keep_streams,
+        "keep_streams": args.keep_streams, "fid_stride": args.fid_stride,
+        "presets": _preset_list(args.avfr_presets) if args.avfr_presets else None,
     }  # fmt: skip
     given = {k: v for k, v in given.items() if v is not None}
     cfg = RDConfig.smoke(**given) if args.smoke else RDConfig(**given)
     cfg.match_bpp, cfg.force, cfg.progress, cfg.silence = not args.no_match, args.force, not args.no_progress, not args.no_silence
-    if args.preset:
-        cfg.vvc = vvc.VVCConfig(preset=args.preset)
-    for name in ("clips", "max_frames", "metric_stride", "slow_metric_stride"):
+    cfg.vvc = vvc.VVCConfig(preset=args.preset or cfg.vvc.preset, intra_period_s=args.vvc_intra_period, perceptual_qpa=args.vvc_qpa)
+    for name in ("clips", "max_frames", "metric_stride", "slow_metric_stride", "fid_stride"):
         value = getattr(cfg, name)
         if value is not None and value < 1:
             raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {value}")

@@ -12,7 +12,13 @@ config dump, VVenC 1.15.0-dev inside imageio-ffmpeg 0.8.1 / FFmpeg 9.0):
   picture references only earlier ones; the dump shows ``PicReordering: 0``, ``Decoding
   refresh type: none with POC 0 IDR``), VVenC's counterpart of VTM's LDB configuration.
 * ``-period`` (intra period in *seconds*, FFmpeg's default is 1 s!) set beyond the clip's
-  duration: a single IDR, as VTM's ``IntraPeriod -1``.
+  duration: a single IDR, as VTM's ``IntraPeriod -1`` (``VVCConfig.intra_period_s`` = None).
+  A period in seconds inserts intra pictures that often (low delay admits only
+  ``DecodingRefreshType=none``, so they are not IRAPs): what a call would pay to let a
+  receiver join or recover, and a setting :mod:`benchmarks.vvc_sweep` measures.
+* GOP: VVenC's low-delay configuration exists for ``GOPSize=8`` only (1 is all-intra; 2, 4
+  are refused; 16 and 32 fail in its temporal-layer set-up: "unexpected low delay temporal
+  id", VVenC 1.15), so the low-delay structure's one choice left is the intra period.
 * ``-qp`` fixed; VVenC still applies its per-GOP-position QP offsets (frames at base+1..+8),
   as VTM's LDB config does. ``-qpa 0``: FFmpeg turns VVenC's perceptual QP adaptation *on*
   by default; off is the JVET common-test-condition setting for PSNR-oriented anchors.
@@ -21,7 +27,9 @@ config dump, VVenC 1.15.0-dev inside imageio-ffmpeg 0.8.1 / FFmpeg 9.0):
   receiver of one elementary stream needs, so they are switched off (the vvenc-params are
   applied after the wrapper's defaults, so this override takes).
 * preset ``faster`` by default (``fast`` and slower are available): see the benchmark notes
-  for the measured speed.
+  for the measured speed. Which preset, intra period and QPA give VVenC its best curve on
+  these clips is measured by ``python -m benchmarks.vvc_sweep`` (``vvc_anchor.md``); a
+  weak anchor would flatter avfr.
 
 Bitrate: bits = 8 x the size of the raw Annex-B ``.266`` elementary stream, i.e. every NAL
 unit (VPS/SPS/PPS/APS, slices) with its 3/4-byte start code; no container. kbps =
@@ -56,11 +64,16 @@ class AnchorError(AvfrError):
     """FFmpeg is missing, lacks libvvenc / the native VVC decoder, or failed on a clip."""
 
 
+PRESETS = ("faster", "fast", "medium", "slow", "slower")
+LOW_DELAY_GOP_SIZES = (8,)  # what VVenC's low-delay configuration accepts (module docstring)
+
+
 @dataclass(frozen=True)
 class VVCConfig:
     preset: str = "faster"  # libvvenc: faster, fast, medium, slow, slower
     fps: int = 25
     gop_size: int = 8
+    intra_period_s: int | None = None  # None: one intra picture (the first); else one every this many seconds
     threads: int = 2
     perceptual_qpa: bool = False
     access_unit_delimiters: bool = False
@@ -68,6 +81,19 @@ class VVCConfig:
     color_range: str = "tv"
     sws_flags: str = "accurate_rnd+full_chroma_int"
     ffmpeg: str | None = None  # default: imageio_ffmpeg.get_ffmpeg_exe()
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise AnchorError(f"unknown VVenC preset {self.preset!r}: use one of {', '.join(PRESETS)}")
+        if self.gop_size not in LOW_DELAY_GOP_SIZES:
+            raise AnchorError(f"VVenC's low-delay GOP must be {LOW_DELAY_GOP_SIZES}, got {self.gop_size}")
+        if self.intra_period_s is not None and self.intra_period_s < 1:
+            raise AnchorError(f"the intra period is whole seconds (FFmpeg's -period), at least 1, got {self.intra_period_s}")
+
+    def label(self) -> str:
+        """The settings that tell anchors apart, for tables."""
+        intra = "one intra" if self.intra_period_s is None else f"intra every {self.intra_period_s} s"
+        return f"{self.preset}, low-delay B GOP {self.gop_size}, {intra}, QPA {'on' if self.perceptual_qpa else 'off'}"
 
     def executable(self) -> str:
         if self.ffmpeg:
@@ -143,7 +169,7 @@ def _vvenc_params(config: VVCConfig) -> str:
 
 def encode_command(exe: str, width: int, height: int, frames: int, qp: int, out: Path, config: VVCConfig) -> list[str]:
     """The full FFmpeg command line (kept explicit so that a report can quote it)."""
-    period_s = math.ceil(frames / config.fps) + 1  # intra period beyond the clip: one IDR only
+    period_s = config.intra_period_s or math.ceil(frames / config.fps) + 1  # None: beyond the clip, one IDR only
     scale = f"scale=out_color_matrix={config.color_matrix}:out_range={config.color_range}:flags={config.sws_flags}"
     return [
         exe, "-hide_banner", "-loglevel", "error", "-y",

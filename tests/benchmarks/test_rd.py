@@ -51,7 +51,7 @@ def smoke(talking_heads: Path, metric_weights: None, model_path: Path, tmp_path_
 
 def test_every_point_has_every_metric(smoke: dict) -> None:
     result = smoke["result"]
-    expected = {"avfr", "avfr-1key", "avfr-raw", "repeat-keyframe", "vvc-qp37", "vvc-qp52", "vvc-match"}
+    expected = {"avfr", "avfr-1key", "avfr-raw", "avfr-2k", "avfr-30k", "repeat-keyframe", "vvc-qp37", "vvc-qp52", "vvc-match"}
     assert set(result["aggregate"]) == expected
     assert result["clips_run"] == 2
     for key, point in result["aggregate"].items():
@@ -66,6 +66,25 @@ def test_every_point_has_every_metric(smoke: dict) -> None:
         for key, point in clip["points"].items():
             for field in ("kbps", "bpp", *(m for m in METRICS if m != "fid")):
                 assert point[field] is not None, f"{clip['clip']} {key}: {field} missing"
+
+
+def test_curve_comparison_and_whole_call_bits(smoke: dict) -> None:
+    result = smoke["result"]
+    for metric in ("lpips", "dists", "psnr"):
+        c = result["curves"][metric]
+        assert len(c["bd_rate_per_clip"]) == 2 and c["crossover_text"]
+        assert (c["bd_rate_mean_curve"] is None) == c["bd_rate_note"].startswith("n/a")
+    for key in ("avfr", "avfr-2k", "avfr-30k"):
+        p = result["aggregate"][key]
+        parts = p["keyframes_kbps"] + p["motion_kbps"] + p["speech_kbps"] + p["container_kbps"]
+        assert parts == pytest.approx(p["total_kbps"], rel=1e-9)  # the file, every byte
+        assert p["kbps"] == pytest.approx(p["total_kbps"] - p["speech_kbps"] - p["speech_framing_kbps"], rel=1e-9)
+    assert result["aggregate"]["avfr-2k"]["kbps"] < result["aggregate"]["avfr-30k"]["kbps"]
+    assert result["aggregate"]["vvc-qp37"]["total_with_speech_kbps"] > result["aggregate"]["vvc-qp37"]["kbps"]
+    fid = result["aggregate"]["avfr"]
+    assert fid["fid_comparable"] is False and fid["fid_interval"][0] <= fid["fid_interval"][1]  # smoke: far fewer than 500 frames
+    table = (smoke["out"] / "results" / "rd-smoke.md").read_text()
+    assert "BD-rate" in table and "Whole-call bits" in table and " n/c" in table
 
 
 def test_vvc_points_have_bits_and_commands(smoke: dict) -> None:

@@ -73,3 +73,18 @@ def test_match_bpp_between_known_sweep_points_encodes_once(ffmpeg: str, monkeypa
     found = match_bpp(frames, target.bpp, known=sweep)
     assert len(encodes) == 1 and 34 <= encodes[0] <= 42  # predicted from the sweep, not searched
     assert abs(np.log(found.bpp / target.bpp)) < 0.15
+
+
+def test_anchor_options_reach_the_command_and_bad_ones_are_refused() -> None:
+    cmd = encode_command("ffmpeg", 256, 256, 250, 37, Path("x.266"), VVCConfig(preset="medium", intra_period_s=2, perceptual_qpa=True))
+    assert cmd[cmd.index("-period") + 1] == "2" and cmd[cmd.index("-preset") + 1] == "medium" and cmd[cmd.index("-qpa") + 1] == "1"
+    assert "intra every 2 s" in VVCConfig(intra_period_s=2).label() and "one intra" in VVCConfig().label()
+    for bad in ({"gop_size": 16}, {"preset": "fastest"}, {"intra_period_s": 0}):
+        with pytest.raises(AnchorError):
+            VVCConfig(**bad)
+
+
+def test_intra_period_costs_bits(ffmpeg: str) -> None:
+    frames = moving_frames(n=60, size=64)
+    one, every_second = vvc_point(frames, 40), vvc_point(frames, 40, VVCConfig(intra_period_s=1))
+    assert every_second.bytes > one.bytes
