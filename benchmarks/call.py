@@ -271,6 +271,10 @@ def markdown(rows: list[dict], meta: dict) -> str:
         f"Clip `{meta['clip']}`, {meta['seconds']:g} s; two processes (`avfr send`, `avfr receive`), 1 torch thread each, "
         f"on {meta['machine']['cpu']} ({meta['machine']['logical_cpus']} logical CPUs); git {meta['git']['commit'][:12]}.",
         "",
+        f"The machine was not idle: load average {meta.get('load_average', '?')} (1, 5, 15 min) at the end of the run. Other "
+        "jobs (a model training run, fuzzing, tests) shared the two cores, so the sender fell behind real time and the "
+        "generator rendered slower than on an idle machine: more late motion frames, and latency that is mostly render.",
+        "",
         "| condition | motion | keyframes | audio | overhead | total kbit/s | frames out | decodable | rendered | held | lost | late | max buffered | latency median / p95 ms | render ms | motion bit-exact |",
         "|---|" + "---|" * 16,
     ]
@@ -299,7 +303,7 @@ def markdown(rows: list[dict], meta: dict) -> str:
         "(`--delay-ms`, default 150: the motion frames reach the receiver later than the speech they play against, "
         "after the sender's analysis and bundling; shorter makes more of them late) and the render.",
         "- audio: Opus in 60 ms packets by default (`--audio-frame-ms`; clean-opus20 is aiortc's 20 ms). The receiver "
-        "decodes each speech packet as soon as it is next in order and holds at most 4 (codec/call/opus_rtp.py).",
+        "decodes each speech packet as soon as it is next in order (codec/call/opus_rtp.py).",
         "- under loss: a lost speech packet is waited for at most 100 ms after the next one arrived, then concealed "
         "(libopus' PLC, or the next packet's FEC when the sender adds it) and everything held behind it goes out at "
         "once, so a loss leaves no delay behind (codec/call/opus_rtp.py; aiortc's own buffer kept a 3-packet backlog "
@@ -402,7 +406,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = run_loopback_call(args.clip, args.seconds, Path(tmp) / condition.name, condition)
             raw.append({k: v for k, v in result.items() if k not in ("logs",)})
             rows.append(summarise(result))
-    meta = {"clip": args.clip.name, "seconds": args.seconds, "machine": machine(), "git": git_state()}
+    meta = {"clip": args.clip.name, "seconds": args.seconds, "machine": machine(), "git": git_state(),
+            "load_average": ", ".join(f"{x:.1f}" for x in os.getloadavg())}  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     paths[0].write_text(json.dumps({**meta, "conditions": rows, "raw": raw}, indent=2, default=str) + "\n")
     paths[1].write_text(markdown(rows, meta) + "\n![kbit/s per stream](call.png)\n")
