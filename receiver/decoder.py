@@ -68,7 +68,10 @@ class DecodeReport:
         return "\n".join(lines)
 
 
-MAX_FRAME_SIZE = 4096  # pixels a side: far above any model's, and a bound on what a header can make us allocate
+# What a header may say, far beyond any real stream: the bounds on what it can make the
+# receiver allocate (pictures of its size; speech for the duration its frame rate implies).
+MAX_FRAME_SIZE = 4096  # pixels a side
+MIN_FPS, MAX_FPS = 1, 240
 
 
 def pick_device(name: str) -> torch.device:
@@ -180,6 +183,8 @@ class AudioTiming:
     stops with the last frame); if more damage comes first they are dropped (``dropped``).
     """
 
+    MAX_PACKET_MS = 120  # RFC 6716: no Opus packet holds more
+
     def __init__(self, sample_rate: int) -> None:
         self.sample_rate = sample_rate
         self.frame = sample_rate * opus.FRAME_MS // 1000
@@ -190,7 +195,7 @@ class AudioTiming:
     def place(self, audio: avfr_pb2.AudioPacket, item: object = None) -> list[tuple[int, int, object]]:
         """``(pts, samples, item)`` of every packet whose place is now known: this one, and
         those before it that were waiting for a timed packet (none while it waits itself)."""
-        count = audio.sample_count or self.frame
+        count = self.samples(audio)
         pts = self._explicit_pts(audio)
         if pts is None and self.next_pts is None:
             self._unplaced.append((count, item))
@@ -199,6 +204,11 @@ class AudioTiming:
         pts = self.next_pts if pts is None else pts
         self.next_pts = pts + count
         return placed + [(pts, count, item)]
+
+    def samples(self, audio: avfr_pb2.AudioPacket) -> int:
+        """Samples the packet holds: one Opus frame unless it says otherwise, and never more
+        than an Opus packet can hold (a damaged count must not size the decoder's output)."""
+        return min(audio.sample_count or self.frame, self.sample_rate * self.MAX_PACKET_MS // 1000)
 
     def damaged(self, audio_packets: int | None) -> None:
         """Damage came between the previous packet and the next: it held ``audio_packets``
@@ -258,7 +268,7 @@ def read_stream_audio(
             placed = []
             if record.kind == "audio":
                 audio = record.packet.audio
-                placed = timing.place(audio, decoder.decode(audio.data, audio.sample_count or timing.frame))
+                placed = timing.place(audio, decoder.decode(audio.data, timing.samples(audio)))
             elif record.kind == "end_of_stream":
                 placed = timing.end(int(round(record.packet.end_of_stream.duration_us * header.audio_sample_rate / 1_000_000)))
             chunks += [(int(round(pts * rate / header.audio_sample_rate)), pcm) for pts, _, pcm in placed]
@@ -290,7 +300,8 @@ def read_header(path: Path) -> avfr_pb2.StreamHeader:
     if not first.HasField("header"):
         raise StreamError(f"{path} does not start with a stream header: it is damaged")
     h = first.header
-    if not (h.fps_num and h.fps_den and 0 < h.width <= MAX_FRAME_SIZE and 0 < h.height <= MAX_FRAME_SIZE):
+    fps_ok = h.fps_den and MIN_FPS <= h.fps_num / h.fps_den <= MAX_FPS
+    if not (fps_ok and 0 < h.width <= MAX_FRAME_SIZE and 0 < h.height <= MAX_FRAME_SIZE):
         raise StreamError(f"{path}'s stream header gives no usable frame rate or size ({h.fps_num}/{h.fps_den} fps, {h.width}x{h.height}): it is damaged")
     return h
 
@@ -379,17 +390,35 @@ class DecodeSession:
             report.stopped_at = self.audio_error
 
 
+@dataclass
+class StreamScan:
+    """Pass 1, which needs no model: the header, what the damage costs and the speech."""
+
+    header: avfr_pb2.StreamHeader
+    damage: DamagePlan
+    pcm: np.ndarray | None
+    audio_error: str | None
+
+
+def scan_stream(input_path: Path) -> StreamScan:
+    """Header, damage plan and speech; the speech is bounded by the stream's frame count (no
+    more than its motion records and the frames damage swallowed), never by a timestamp."""
+    header = read_header(input_path)
+    index = AvfrReader(input_path).index()
+    damage = plan_damage(index)
+    frames = sum(e.kind == "motion" for e in index) + damage.frames_lost
+    pcm, audio_error = read_stream_audio(input_path, header, max_seconds=frames * header.fps_den / header.fps_num + 1.0)
+    return StreamScan(header, damage, pcm, audio_error)
+
+
 def open_stream(input_path: Path, options: DecodeOptions) -> DecodeSession:
     """Header, model and pass 1 (audio): everything before the first frame can be rendered."""
     input_path = Path(input_path)
     header = read_header(input_path)
     model = resolve_model_for_stream(header.model_id, header.model_sha256, options.model_path)
     receiver = Receiver(model, header, pick_device(options.device))
-    index = AvfrReader(input_path).index()
-    damage = plan_damage(index)
-    frames = sum(e.kind == "motion" for e in index) + sum(damage.lost_before.values()) + damage.lost_at_end
-    pcm, audio_error = read_stream_audio(input_path, header, max_seconds=frames * header.fps_den / header.fps_num + 1.0)
-    return DecodeSession(path=input_path, header=header, receiver=receiver, pcm=pcm, audio_error=audio_error, damage=damage)
+    scan = scan_stream(input_path)
+    return DecodeSession(path=input_path, header=header, receiver=receiver, pcm=scan.pcm, audio_error=scan.audio_error, damage=scan.damage)
 
 
 def decode_frames(input_path: Path, options: DecodeOptions, report: DecodeReport | None = None) -> Iterator[np.ndarray]:

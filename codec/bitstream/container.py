@@ -108,6 +108,12 @@ def encode_record(packet: avfr_pb2.Packet, max_packet_bytes: int = MAX_PACKET_BY
     payload = packet.SerializeToString()
     if len(payload) > max_packet_bytes:
         raise ValueError(f"packet of {len(payload)} bytes exceeds the {max_packet_bytes}-byte limit")
+    return frame_payload(payload)
+
+
+def frame_payload(payload: bytes) -> bytes:
+    """Length, bytes, CRC: the framing of one record around any payload (the fuzzer frames
+    forged ones with it, so that they reach the protobuf parser)."""
     head = encode_varint(len(payload))
     crc = zlib.crc32(payload, zlib.crc32(head))
     return head + payload + struct.pack("<I", crc)

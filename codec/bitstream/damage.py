@@ -80,6 +80,11 @@ class DamagePlan:
     def frames_held(self) -> int:
         return sum(len(c.frames) for c in self.costs)
 
+    @property
+    def frames_lost(self) -> int:
+        """Frames whose motion packets lay in the damage (the decoder puts held frames there)."""
+        return sum(self.lost_before.values()) + self.lost_at_end
+
     def lines(self) -> list[str]:
         return [c.line() for c in self.costs]
 

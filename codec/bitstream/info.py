@@ -67,6 +67,12 @@ class StreamInfo:
         """Everything but the speech and its framing: what a video codec would be charged."""
         return self.file_bytes - self.bytes["audio"] - self.audio_framing
 
+    @property
+    def bpp_video(self) -> float:
+        """Video bits per pixel of all frames (0 when a damaged header gives no frame size)."""
+        pixels = self.frames * self.width * self.height
+        return self.video_bytes * 8 / pixels if pixels else 0.0
+
     def kbps(self, part: str) -> float:
         size = {"total": self.file_bytes, "video": self.video_bytes}.get(part, self.bytes.get(part, 0))
         return size * 8 / 1000 / self.duration_s if self.duration_s else 0.0
@@ -79,7 +85,7 @@ class StreamInfo:
             motion_bits_per_frame=int(mbpf) if mbpf == int(mbpf) else mbpf,
             kbps={p: self.kbps(p) for p in ("keyframes", "motion", "audio", "overhead", "total", "video")},
             video_bytes=self.video_bytes,
-            bpp_video=self.video_bytes * 8 / max(self.frames * self.width * self.height, 1),
+            bpp_video=self.bpp_video,
             complete=self.complete,
         )
         return d
@@ -107,7 +113,7 @@ class StreamInfo:
         if self.frames:
             lines.append(
                 f"  video (all but the audio and its framing): {video_bits / self.frames:.0f} bits/frame, "
-                f"{self.kbps('video'):.2f} kbit/s, {video_bits / (self.frames * self.width * self.height):.4f} bpp"
+                f"{self.kbps('video'):.2f} kbit/s, {self.bpp_video:.4f} bpp"
             )
         lines += [f"  DAMAGED: {line}" for line in self.damage_lines]
         if self.stopped_at:
@@ -130,11 +136,13 @@ def describe_file(path: Path) -> StreamInfo:
         raise StreamError(f"{path} does not exist: give the path of an .avfr file")
     info = StreamInfo(path=str(path), file_bytes=path.stat().st_size)
     reader = AvfrReader(path, resync=True)
+    header_seen = False
     try:
         for packet in reader:
             kind = packet.WhichOneof("body")
             if kind == "header":
                 _read_header(info, packet.header)
+                header_seen = True
             elif kind == "keyframe":
                 info.keyframes += 1
                 info.bytes["keyframes"] += len(packet.keyframe.data)
@@ -146,10 +154,10 @@ def describe_file(path: Path) -> StreamInfo:
                 info.bytes["audio"] += len(packet.audio.data)
             info.audio_framing += audio_framing(packet)
     except StreamError as err:
-        if info.width == 0:
+        if not header_seen:
             raise
         info.stopped_at = str(err)
-    if info.width == 0:
+    if not header_seen:
         raise StreamError(f"{path} has no intact stream header: it is damaged at its start and cannot be described")
     plan = plan_damage(reader.index())
     info.damage = [c.to_dict() for c in plan.costs]

@@ -36,6 +36,9 @@ def raw_fp16_bits(num_kp: int = 10) -> int:
     return num_kp * VALUES_PER_KEYPOINT * 16
 
 
+# Keypoints a stream may carry: far above any model's (10; 15 tried), and the bound on what a
+# header's count can make a decoder allocate and loop over for each frame.
+MAX_KEYPOINTS = 64
 MOTION_BITS_RAW = raw_fp16_bits(10)  # 960 bits per frame for the paper's K = 10
 MOTION_BYTES_RAW = MOTION_BITS_RAW // 8  # 120
 
@@ -190,6 +193,10 @@ class MotionStreamDecoder:
     reference is missing (the caller holds its last frame until a self-contained one)."""
 
     def __init__(self, header: avfr_pb2.StreamHeader) -> None:
+        if not 1 <= header.num_keypoints <= MAX_KEYPOINTS:
+            raise StreamError(
+                f"the stream header gives {header.num_keypoints} keypoints per frame (avfr reads 1-{MAX_KEYPOINTS}): the stream is damaged"
+            )
         self.num_kp = header.num_keypoints
         self.default_coding = header.motion_coding
         self._compact: CompactMotionDecoder | None = None

@@ -149,3 +149,53 @@ def test_speech_stays_in_step_after_a_lost_audio_packet_known_or_not(stream: Pat
         assert np.array_equal(pcm[:lost_at], intact[:lost_at]), name
         if name != "garbage":
             assert np.abs(pcm[lost_at : lost_at + 320]).max() == 0, name  # the lost packet is silence
+
+
+# --------------------------------------------------------------------------- forged fields (fuzz findings)
+
+
+def forge(path: Path, out: Path, edit) -> Path:
+    """``path`` rewritten with ``edit`` applied to its packets, each record re-signed (the CRC
+    matches, as a forged or buggy writer's would)."""
+    from codec.bitstream.container import AvfrReader, AvfrWriter
+
+    with AvfrWriter(out, overwrite=True) as writer:
+        for packet in AvfrReader(path):
+            edit(packet)
+            writer.write(packet)
+    return out
+
+
+def test_a_forged_audio_sample_count_does_not_size_the_speech(stream: Path, tmp_path: Path) -> None:
+    """Fuzz finding: an audio packet claiming 2**31 samples made the Opus decoder pad its
+    output to 8 GiB."""
+    import tracemalloc
+
+    from receiver.decoder import read_header, read_stream_audio
+
+    def huge_count(packet) -> None:  # noqa: ANN001
+        if packet.HasField("audio"):
+            packet.audio.sample_count = 2**31 - 1
+
+    forged = forge(stream, tmp_path / "count.avfr", huge_count)
+    tracemalloc.start()
+    try:
+        pcm, _ = read_stream_audio(forged, read_header(forged), max_seconds=FRAMES / 25 + 1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(pcm) <= 16000 * (FRAMES / 25 + 1) and peak < 16 * 1024 * 1024
+
+
+def test_a_header_frame_rate_or_size_out_of_range_is_refused(stream: Path, tmp_path: Path) -> None:
+    from codec.errors import StreamError
+    from receiver.decoder import read_header
+
+    for name, value in (("fps_den", 0), ("fps_den", 2**32 - 1), ("fps_num", 10**6), ("width", 0), ("height", 10**5)):
+
+        def edit(packet, name=name, value=value) -> None:  # noqa: ANN001
+            if packet.HasField("header"):
+                setattr(packet.header, name, value)
+
+        with pytest.raises(StreamError, match="no usable frame rate or size"):
+            read_header(forge(stream, tmp_path / f"{name}.avfr", edit))

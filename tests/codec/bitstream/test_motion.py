@@ -128,3 +128,21 @@ def test_rate_control_settings_change_at_a_self_contained_frame_and_survive_its_
     got = [None if i == 7 else lossy.decode(f) for i, f in enumerate(frames)]
     assert all(g is None for g in got[7:12])
     assert all(np.array_equal(g, s) for g, s in zip(got[12:], sent[12:]))
+
+
+@pytest.mark.parametrize("count", [0, motion.MAX_KEYPOINTS + 1, 2**32 - 1])
+def test_a_header_keypoint_count_out_of_range_is_refused_before_allocating(count: int) -> None:
+    """Fuzz finding: 1,257,578,281 keypoints in a forged header made the compact decoder
+    allocate 56 GiB (0 keypoints crashed its range check on an empty array)."""
+    import tracemalloc
+
+    header = avfr_pb2.StreamHeader(num_keypoints=count, motion_coding=avfr_pb2.MOTION_CODING_COMPACT)
+    header.compact_motion.position_step_inv, header.compact_motion.jacobian_step_inv, header.compact_motion.intra_period = 64, 16, 25
+    tracemalloc.start()
+    try:
+        with pytest.raises(StreamError, match=f"gives {count} keypoints per frame"):
+            motion.MotionStreamDecoder(header)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 1024
