@@ -173,7 +173,7 @@ class LongCallConfig:
 
     @classmethod
     def smoke(cls) -> "LongCallConfig":
-        return cls(name="long_call-smoke", min_seconds=8.0, window_s=2.0, max_frames=100, identity="hdtf_KatieHill")
+        return cls(name="long_call-smoke", min_seconds=8.0, window_s=2.0, max_frames=150, identity="mead_W011")
 
 
 def run(cfg: LongCallConfig, argv: Sequence[str] = ()) -> dict:
@@ -279,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path, default=None)
     p.add_argument("--out", type=Path, default=d.out)
     p.add_argument("--name", default=None, help=f"results are NAME.json/.md/.png (default {d.name})")
-    p.add_argument("--smoke", action="store_true", help="one 8 s identity (two clips concatenated), 100 frames, 2 s windows")
+    p.add_argument("--smoke", action="store_true", help="two ~4 s clips of one identity concatenated, the first 150 frames (across the cut), 2 s windows")
     p.add_argument("--force", action="store_true")
     return p
 

@@ -64,8 +64,11 @@ metrics of 10 points per clip (SSIM, LPIPS, identity, landmarks on 1 in 20 frame
 FID features on 1 in 100; the reference side of identity, landmarks and DISTS computed once
 per frame). Each run's JSON ``timing`` holds its measured per-stage seconds and
 ``projected_full_dev_s``, the projection of a full run from that run's own per-unit costs
-(short runs include warm-up, so it errs high). Measured here: the committed ``rd-dev`` took
-1749 s (29 min) on the 2 cores, 48% of it in VVenC. Run it on an otherwise idle machine:
+(short runs include warm-up, so it errs high). Measured here: the committed ``rd-dev`` (before the
+preset curve) took 1749 s (29 min) on the 2 cores, 48% of it in VVenC. The curve adds a
+sender pass and a decode per frame for each preset but the defaults' (4 x ~0.09 s a frame:
+~19 min), one QP (32), the metrics of 5 more points, and FID on 1 in 6 frames instead of 1
+in 100 (~545 frames x 16 sets x 0.14 s: ~20 min): ~75 min in all, projected from those costs. Run it on an otherwise idle machine:
 with two threads, any other process on the two cores slows PyTorch's OpenMP loops many times
 over.
 """
@@ -704,7 +707,8 @@ def curve_lines(curves: dict, anchor: str) -> list[str]:
              "| metric | BD-rate, mean of per-clip | BD-rate, mean curves | BD-quality (avfr - VVC) | crossover: highest rate avfr still wins |",
              "|---|---|---|---|---|"]  # fmt: skip
     for m, c in curves.items():
-        per_clip = f"{_fmt(c['bd_rate_mean_of_clips'], 1)}% ({c['clips_with_bd_rate']} clips)" if c["bd_rate_mean_of_clips"] is not None else "n/a"
+        mean = c["bd_rate_mean_of_clips"]
+        per_clip = f"{mean:+.1f}% ({c['clips_with_bd_rate']} clips)" if mean is not None else "n/a"
         lines.append(f"| {m.upper()} | {per_clip} | {c['bd_rate_note']} | {_fmt(c['bd_quality'], 4)} | {c['crossover_text']} |")
     return lines + ["", "BD-rate: negative = avfr needs that much less video rate than VVC for the same quality, over the quality "
                     "range both curves reach (`benchmarks.bdrate`, PCHIP); points a cheaper point of the same curve beats are "

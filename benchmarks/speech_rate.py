@@ -10,7 +10,8 @@ that rate (same keypoints and keyframes every time; only the speech differs) and
 the real receiver:
 
 * speech, decoded Opus against the original 16 kHz track: PESQ wide-band (ITU-T P.862.2,
-  the ``pesq`` package), STOI (``pystoi``), log-spectral distance (dB, 32 ms frames) and the
+  the ``pesq`` package), STOI (``pystoi``), log-spectral distance (dB, 32 ms frames; below
+  ~8 kbit/s Opus codes narrow-band, and the empty 4-8 kHz band weighs fully in it) and the
   mean absolute difference of the log-mel features the generator itself takes
   (``codec.audio_features.log_mel``: what the picture can be changed by);
 * picture: LPIPS on 1 in ``--metric-stride`` frames, mouth LPIPS and mouth-opening correlation
