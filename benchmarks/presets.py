@@ -9,16 +9,18 @@ refresh policy, motion steps and intra period) is a real sender pass and a real 
 each clip, scored against the sender's own face crops (as ``benchmarks.rd``): video kbit/s
 (``avfr info``'s video, the audio and its framing apart), LPIPS and DISTS on 1 in
 ``--metric-stride`` frames, PSNR on all. Per target rate, the preset is the candidate with the
-best ``--metric`` among those whose mean video rate is at most the target, the way an
+best ``--metric`` among those whose mean video rate is at most the target (10% above it
+allowed, ``rate_tolerance``), the way an
 encoder's presets are chosen; a target below every candidate gets the cheapest one, marked
 as the floor. The table to paste into ``sender/presets.py`` is printed and written to
 ``presets.md`` with the candidates, their lower envelope (the points no cheaper candidate
 beats) and a plot.
 
-The grid is the keyframe ladder (VVC intra QP 47 ... 20) crossed with four refresh policies at
-the default motion steps, plus coarser and finer motion at three keyframe qualities: 33
-candidates. Run time: ~0.1 s per frame per candidate on 2 shared cores (sender ~30 fps,
-receiver ~18 fps, metrics), so the defaults (2 clips x 250 frames) take ~35 min.
+The grid is the keyframe ladder (VVC intra QP 47 ... 20) crossed with five refresh policies at
+the default motion steps, plus coarser and finer motion at three keyframe qualities: 39
+candidates. Run time: ~0.1 s per frame per candidate on 2 idle cores (sender ~30 fps,
+receiver ~18 fps, metrics), so the defaults (2 clips x 250 frames) take ~35-40 min; on the
+shared machine the smoke check ran at ~1 s a frame.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ REFRESH_POLICIES = {
     "default refresh": EncodeSettings(),
     "refresh at 3 dB, >= 2 s": EncodeSettings(refresh_min_interval=2.0, refresh_psnr_drop=3.0),
     "refresh at 2 dB, >= 1 s": EncodeSettings(refresh_min_interval=1.0, refresh_psnr_drop=2.0),
+    "refresh at 1 dB, >= 1 s": EncodeSettings(refresh_min_interval=1.0, refresh_psnr_drop=1.0),
 }
 MOTION = {
     "coarse motion": EncodeSettings(position_step_inv=32, jacobian_step_inv=8, intra_period=100),
@@ -73,6 +76,7 @@ class PresetSweepConfig:
     targets: tuple[float, ...] = (2.0, 4.0, 8.0, 16.0, 30.0)
     metric: str = "lpips"
     metric_stride: int = 5
+    rate_tolerance: float = 0.1  # a preset may run this much above its target rate
     model: Path | None = None
     force: bool = False
     candidates: list[EncodeSettings] = field(default_factory=lambda: list(CANDIDATES))
@@ -90,12 +94,14 @@ def measure(clip: Path, reference: np.ndarray, settings: EncodeSettings, label: 
     return {"kbps": 8 * decoded.bits.video_bytes / (len(reference) / rd_cfg.fps) / 1000.0, **scores(reference, decoded.decoded)}
 
 
-def choose(candidates: list[dict], targets: Sequence[float], metric: str) -> list[dict]:
-    """Per target: the best ``metric`` at a mean rate within the target (else the cheapest, as the floor)."""
+def choose(candidates: list[dict], targets: Sequence[float], metric: str, tolerance: float = 0.1) -> list[dict]:
+    """Per target: the best ``metric`` at a mean rate within the target, ``tolerance`` above it
+    allowed (a preset named for 8 kbit/s may run at 8.7: its rate varies more than that from
+    clip to clip); else the cheapest candidate, as the floor."""
     lower = LOWER_IS_BETTER[metric]
     chosen = []
     for target in targets:
-        feasible = [c for c in candidates if c["kbps"] <= target]
+        feasible = [c for c in candidates if c["kbps"] <= target * (1 + tolerance)]
         if feasible:
             best = min(feasible, key=lambda c: (c[metric] if lower else -c[metric], c["kbps"]))
             chosen.append({"target_kbps": target, "floor": False, **best})
@@ -129,7 +135,7 @@ def run(cfg: PresetSweepConfig, argv: Sequence[str] = ()) -> dict:
     result = {
         "command": [sys.executable, "-m", "benchmarks.presets", *argv], "clips": [c.name for c in clips],
         "max_frames": cfg.max_frames, "metric": cfg.metric, "candidates": candidates,
-        "envelope_kbps": list(front.kbps), "chosen": choose(candidates, cfg.targets, cfg.metric),
+        "envelope_kbps": list(front.kbps), "chosen": choose(candidates, cfg.targets, cfg.metric, cfg.rate_tolerance), "rate_tolerance": cfg.rate_tolerance,
         "per_clip": per_clip, "seconds": time.perf_counter() - started,
     }  # fmt: skip
     write_results(cfg.out, cfg.name, result, markdown, plot, image_alt=f"candidates: {cfg.metric.upper()} against video kbit/s")
@@ -151,7 +157,8 @@ def markdown(result: dict) -> str:
         "# avfr's encoder presets, chosen by measurement", "",
         f"`python -m benchmarks.presets`: {len(result['clips'])} clip(s) ({', '.join(result['clips'])}), at most "
         f"{result['max_frames']} frames each; {len(result['candidates'])} candidate settings, each a real sender pass and "
-        f"decode. Per target: the best {m.upper()} among the candidates whose mean video kbit/s is within it.", "",
+        f"decode. Per target: the best {m.upper()} among the candidates whose mean video kbit/s is within it "
+        f"(+{100 * result['rate_tolerance']:g}% allowed).", "",
         "| preset | target kbit/s | chosen settings | video kbit/s | LPIPS | DISTS | PSNR |", "|---|---|---|---|---|---|---|",
     ]  # fmt: skip
     for c in result["chosen"]:
