@@ -29,7 +29,7 @@ from codec.evaluation import psnr
 from codec.face_measures import FACE_KEYS, FaceComparison, FaceMeasures, as_frames, mean_over_clips
 from codec.losses.lpips import LPIPS
 from codec.model import AVFRModel, load_model
-from codec.networks.blocks import inverse_2x2, join_keypoints, split_keypoints
+from codec.motion import relative_keypoints
 from codec.progress import progress_bar
 from codec.training.dataset import PreparedDataset, read_shot_frames
 from codec.training.samples import grid, to_uint8_rgb
@@ -211,18 +211,6 @@ def same_identity_grid(model: AVFRModel, clips: list[ClipFrames], path: Path, co
             row += [to_uint8_rgb(clip.inputs[t]), to_uint8_rgb(pred[t])]
         rows.append(row)
     _save(grid(rows), path)
-
-
-def relative_keypoints(kp_source: torch.Tensor, kp_driving: torch.Tensor, kp_driving_first: torch.Tensor) -> torch.Tensor:
-    """FOMM's relative motion for another identity: move the source's keypoints by the driving
-    clip's displacement since its first frame (and compose Jacobians likewise), so a face with
-    other proportions is not forced into the driver's shape."""
-    v_s, j_s = split_keypoints(kp_source)
-    v_d, j_d = split_keypoints(kp_driving)
-    v_0, j_0 = split_keypoints(kp_driving_first)
-    value = v_s + (v_d - v_0)
-    jac = torch.matmul(torch.matmul(j_d, inverse_2x2(j_0)), j_s)
-    return join_keypoints(value, jac)
 
 
 @torch.no_grad()

@@ -5,19 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
-from codec.training.evaluate import evaluate_model, relative_keypoints
+from codec.training.evaluate import evaluate_model
 from codec.zoo import default_model_path
-
-
-def test_relative_motion_is_the_source_when_the_driver_has_not_moved() -> None:
-    torch.manual_seed(0)
-    kp_s, kp_d = torch.randn(2, 10, 6), torch.randn(2, 10, 6)
-    assert torch.allclose(relative_keypoints(kp_s, kp_d, kp_d), kp_s, atol=1e-5)
-    moved = kp_d.clone()
-    moved[..., :2] += 0.1
-    assert torch.allclose(relative_keypoints(kp_s, moved, kp_d)[..., :2], kp_s[..., :2] + 0.1, atol=1e-5)
 
 
 @pytest.mark.data
