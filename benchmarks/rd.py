@@ -101,6 +101,7 @@ from codec.face_measures import FaceMeasures, FaceTrack, mean_over_clips
 from codec.bitstream.info import describe_file
 from codec.errors import AvfrError, InputError
 from codec.progress import progress_bar
+from codec.zoo import DEFAULT_MODEL
 from proto import avfr_pb2
 
 if TYPE_CHECKING:
@@ -817,7 +818,7 @@ def run(cfg: RDConfig, argv: Sequence[str] | None = None) -> dict:
         "name": cfg.run_name,
         "command": [sys.executable, "-m", "benchmarks.rd", *(argv or [])],
         "config": cfg_dict,
-        "model": str(cfg.model) if cfg.model else "bundled (codec/weights/avfr-light-128.safetensors)",
+        "model": str(cfg.model) if cfg.model else f"bundled (codec/weights/{DEFAULT_MODEL})",
         "clips_run": len(results),
         "fid_frames": int(sum(len(f) for f in scorer.features.get("reference", []))),
         "machine": machine(),

@@ -56,7 +56,7 @@ def plot_losses(log_csv: Path, out_png: Path) -> None:
     ax.set_yscale("log")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    ax.set_title("light-128 training losses (mean over each logging window)")
+    ax.set_title(f"{log_csv.parent.name} training losses (mean over each logging window)")
     fig.tight_layout()
     fig.savefig(out_png, dpi=110)
     plt.close(fig)
