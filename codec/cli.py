@@ -76,8 +76,9 @@ def _cmd_encode(args: argparse.Namespace) -> int:
 
     check_output(args.output, args.force)
     options = encode_options(
-        args, audio_bitrate=args.audio_kbps * 1000, audio_sample_rate=args.audio_rate, max_frames=args.max_frames, start_seconds=args.start
-    )
+        args, audio_bitrate=args.audio_kbps * 1000, audio_sample_rate=args.audio_rate, max_frames=args.max_frames, start_seconds=args.start,
+        avatar=args.avatar,
+    )  # fmt: skip
     report = encode_file(args.input, args.output, options, progress=not args.quiet)
     print(report.summary())
     return 0
@@ -87,7 +88,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     from receiver.decoder import DecodeOptions, decode_file
 
     check_output(args.output, args.force)
-    options = DecodeOptions(model_path=args.model, device=args.device, output_size=args.size)
+    options = DecodeOptions(model_path=args.model, device=args.device, output_size=args.size, label=args.label)
     report = decode_file(args.input, args.output, options, progress=not args.quiet)
     print(report.summary())
     return _damage_exit("decode", args.input, report.damage, report.stopped_at)
@@ -123,7 +124,7 @@ def _cmd_send(args: argparse.Namespace) -> int:
     code = code_for(args, "offer")
     options = SendOptions(
         play_from=args.play_from, camera=args.camera, loop=args.loop, max_seconds=args.max_seconds,
-        encode=encode_options(args), bundle=args.bundle, audio_kbps=args.audio_kbps, audio_frame_ms=args.audio_frame_ms,
+        encode=encode_options(args, avatar=args.avatar), bundle=args.bundle, audio_kbps=args.audio_kbps, audio_frame_ms=args.audio_frame_ms,
         audio_fec_percent=args.audio_fec, netem=_netem(args.netem),
         save_stream=args.save_stream, timeline=args.timeline, quiet=args.quiet,
     )  # fmt: skip
@@ -155,7 +156,7 @@ def _cmd_receive(args: argparse.Namespace) -> int:
         model_path=args.model, device=args.device, output_size=args.size, record_to=args.record_to,
         save_stream=args.save_stream, web_port=args.web, web_host=args.web_host,
         playout=PlayoutConfig(delay_s=args.delay_ms / 1000.0), stats_json=args.stats_json, timeline=args.timeline,
-        quiet=args.quiet,
+        quiet=args.quiet, label=args.label,
     )  # fmt: skip
     code = code_for(args, "answer", own=options.code)  # on http the page and the call share one code
     summary = _run_call(receive_call(options, create_signaling(args, "answer", code)))
@@ -167,6 +168,22 @@ def _cmd_receive(args: argparse.Namespace) -> int:
     for error in summary["errors"]:
         print(f"avfr receive: warning: {error}", file=sys.stderr)
     return 0
+
+
+def _cmd_check_mark(args: argparse.Namespace) -> int:
+    """Exit 0 when the video carries avfr's mark, 1 when it does not (as grep does)."""
+    from codec.marking import described_origin
+    from codec.media.video_io import read_metadata
+    from codec.watermark import THRESHOLD, read_mark
+
+    if args.max_frames < 1:
+        raise InputError(f"--max-frames must be at least 1, got {args.max_frames}")
+    reading = read_mark(args.input, max_frames=args.max_frames)
+    verdict = "carries avfr's invisible mark: it came out of an avfr receiver" if reading.found else "carries no avfr mark"
+    print(f"{args.input}: {verdict} (score {reading.score:.1f}, threshold {THRESHOLD:g}, {reading.frames} frames)")
+    origin = described_origin(read_metadata(args.input))
+    print(f"{args.input}: metadata: {origin or 'no avfr tags'}")
+    return 0 if reading.found else 1
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -287,6 +304,18 @@ def add_motion_arguments(p: argparse.ArgumentParser, intra_period: int | None = 
     )  # fmt: skip
 
 
+def add_avatar_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--avatar", type=Path, default=None, metavar="PHOTO",
+                   help="avatar mode: the receiver shows the face in PHOTO, moving as the camera's face moves; "
+                        "no camera picture is sent (one face, large enough; README: avatar calls)")  # fmt: skip
+
+
+def add_label_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--label", action=argparse.BooleanOptionalAction, default=None,
+                   help="a visible 'synthesised' / 'AI avatar' label in the corner of every picture "
+                        "(default: on for a stream from a chosen photo, off otherwise); the invisible mark is always there")  # fmt: skip
+
+
 def add_signaling_arguments(p: argparse.ArgumentParser) -> None:
     from codec.call.signaling import add_signaling_arguments as add
 
@@ -319,6 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many video frames")
     p.add_argument("--start", type=float, default=0.0, help="skip this many seconds of the input first")
     add_motion_arguments(p)
+    add_avatar_argument(p)
     p.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_encode)
@@ -329,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path, default=None, help="model .safetensors (default: the one the stream names, if bundled)")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N]")
     p.add_argument("--size", type=int, default=None, help="output size in pixels (default: the stream's size)")
+    add_label_argument(p)
     p.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_decode)
@@ -359,6 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeline", type=Path, default=None, help="write when each frame was captured (JSON, for latency)")
     p.add_argument("--stats-json", type=Path, default=None, help="write the call's statistics here at the end")
     add_motion_arguments(p, intra_period=CALL_INTRA_PERIOD)
+    add_avatar_argument(p)
     add_signaling_arguments(p)
     p.add_argument("--force", action="store_true", help="overwrite output files")
     p.add_argument("-q", "--quiet", action="store_true", help="no live statistics")
@@ -378,12 +410,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path, default=None, help="model .safetensors (default: the one the stream names, if bundled)")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N]")
     p.add_argument("--size", type=int, default=256, help="output size in pixels (default 256)")
+    add_label_argument(p)
     p.add_argument("--timeline", type=Path, default=None, help="write when each frame went on show (JSON, for latency)")
     p.add_argument("--stats-json", type=Path, default=None, help="write the call's statistics here at the end")
     add_signaling_arguments(p)
     p.add_argument("--force", action="store_true", help="overwrite output files")
     p.add_argument("-q", "--quiet", action="store_true", help="no live statistics")
     p.set_defaults(handler=_cmd_receive)
+
+    from codec.watermark import READ_FRAMES  # noqa: PLC0415 (light: numpy)
+
+    p = sub.add_parser("check-mark", help="say whether a video came out of an avfr receiver (its invisible mark; exit 0 yes, 1 no)")
+    p.add_argument("input", type=Path, help="a video FFmpeg reads, e.g. what avfr decode or avfr receive --record-to wrote")
+    p.add_argument("--max-frames", type=int, default=READ_FRAMES, help=f"frames to read from the start (default {READ_FRAMES})")
+    p.set_defaults(handler=_cmd_check_mark)
 
     p = sub.add_parser("info", help="show what an .avfr stream holds and where every bit went")
     p.add_argument("input", type=Path)

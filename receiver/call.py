@@ -9,6 +9,9 @@ picture on show is held. On a machine that renders slower than the frame rate (a
 stream still plays at its own rate with fewer distinct pictures: ``frames rendered`` and
 ``held`` in the statistics say how many.
 
+Every picture shown, recorded or served is marked as synthesised (``codec/marking.py``: the
+invisible mark, and the visible label when on); the recording's metadata says so too.
+
 Outputs: ``--record-to`` (mp4: one picture per stream frame, as shown, and the speech),
 ``--save-stream`` (the received avfr packets as an .avfr file that ``avfr decode`` renders at
 full quality later), ``--web PORT`` (a page that plays the reconstructed call over WebRTC to
@@ -36,6 +39,7 @@ from codec.call.opus_rtp import configure_audio_receiver, speech_shift
 from codec.call.messages import CONTROL_LABEL, MOTION_LABEL, SPEECH_ORIGIN, read_call_note, unpack_message
 from codec.call.stats import CallStats
 from codec.errors import InputError, StreamError
+from codec.marking import PictureMarking
 from proto import avfr_pb2
 from receiver.live import LiveAudio, Playout, PlayoutClock, PlayoutConfig
 
@@ -60,6 +64,7 @@ class ReceiveOptions:
     connect_timeout_s: float = 60.0
     idle_timeout_s: float = 10.0  # no media for this long after the call started: the call is over
     quiet: bool = False
+    label: bool | None = None  # the visible label (codec/marking.py); None: on for a stream from a chosen photo
 
 
 class Recorder:
@@ -72,10 +77,10 @@ class Recorder:
     recording. Memory: ``lag_frames`` pictures (125 at 256 px: 25 MB).
     """
 
-    def __init__(self, path: Path, fps: float, lag_frames: int = 125) -> None:
+    def __init__(self, path: Path, fps: float, lag_frames: int = 125, metadata: dict[str, str] | None = None) -> None:
         from codec.media import video_io
 
-        self.writer = video_io.VideoWriter(path, fps=fps, audio_sample_rate=16000)
+        self.writer = video_io.VideoWriter(path, fps=fps, audio_sample_rate=16000, metadata=metadata)
         self.samples_per_frame = 16000 / fps
         self.pending_audio: list[np.ndarray] = []
         self.audio_written = 0
@@ -172,7 +177,8 @@ class CallReceiver:
         self.receiver = None  # receiver.decoder.Receiver, once the header is in
         self.playout: Playout | None = None
         self.expected_frames: int | None = None
-        self.picture: np.ndarray | None = None  # what is on show (output size)
+        self.picture: np.ndarray | None = None  # what is on show (output size, marked)
+        self.marking = PictureMarking()  # the stream's, once its header is in
         self.shown_at: dict[int, float] = {}  # frame index -> wall time its own picture went on show
         self.speech_arrivals: list[tuple[float, float]] = []  # (media time decoded up to, wall time): the clock's input
         self.frame_states: list[str] = []  # per frame played: d(ecoded), l(ost or late), u(ndecodable: after a loss, or no keyframe yet)
@@ -322,8 +328,9 @@ class CallReceiver:
         fps = self.header.fps_num / self.header.fps_den
         self.playout = Playout(fps, self.options.playout)
         self._eos = None
+        self.marking = PictureMarking.for_stream(self.header, self.options.label)
         if self.options.record_to is not None:
-            self.recorder = Recorder(self.options.record_to, fps)
+            self.recorder = Recorder(self.options.record_to, fps, metadata=self.marking.metadata())
         if self.options.save_stream is not None:
             self.saved = StreamSaver(self.options.save_stream, packet)
         self._ready = asyncio.get_running_loop().run_in_executor(self.worker, self._load_model)
@@ -430,7 +437,7 @@ class CallReceiver:
 
         self.receiver.on_keyframe(keyframe)
         if self.picture is None:  # nothing rendered yet: show the keyframe itself
-            self.picture = resize_frame(decode_keyframe(keyframe.data, keyframe.codec), self.options.output_size)
+            self.picture = self.marking.apply(resize_frame(decode_keyframe(keyframe.data, keyframe.codec), self.options.output_size))
 
     def _render(self, index: int, keypoints: np.ndarray) -> None:
         from receiver.decoder import resize_frame
@@ -438,7 +445,7 @@ class CallReceiver:
         started = time.perf_counter()
         mel = self.audio.window(index, self.playout.fps)
         frame = self.receiver.render_keypoints(keypoints[None], mel[None])[0]
-        self.picture = resize_frame(frame, self.options.output_size)
+        self.picture = self.marking.apply(resize_frame(frame, self.options.output_size))
         self.shown_at[index] = time.time()
         self.stats.frames_rendered += 1
         self.stats.render_ms.append(1000 * (time.perf_counter() - started))

@@ -26,6 +26,7 @@ from codec.bitstream import motion as motion_coding
 from codec.bitstream.container import AvfrReader, DamagedRange
 from codec.bitstream.damage import DamagePlan, plan_damage
 from codec.errors import ModelError, StreamError
+from codec.marking import PictureMarking
 from codec.media import opus, video_io
 from codec.media.keyframe import decode_keyframe
 from codec.model import AVFRModel
@@ -41,6 +42,7 @@ class DecodeOptions:
     device: str = "auto"
     output_size: int | None = None
     batch_size: int = 8  # motion frames per network call when decoding a file (a live call renders 1)
+    label: bool | None = None  # the visible label (codec/marking.py); None: on for a stream from a chosen photo
 
 
 @dataclass
@@ -372,20 +374,22 @@ class DecodeSession:
     pcm: np.ndarray | None
     audio_error: str | None
     damage: DamagePlan = field(default_factory=DamagePlan)
+    marking: PictureMarking = field(default_factory=PictureMarking)  # on every picture it yields
 
     @property
     def mel(self) -> np.ndarray | None:
         return log_mel(self.pcm) if self.pcm is not None and len(self.pcm) else None
 
     def frames(self, report: DecodeReport, size: int | None = None, batch_size: int = 1) -> Iterator[np.ndarray]:
-        """Pass 2: RGB uint8 frames at ``size`` (default: the stream's), bicubic when resized;
-        ``batch_size`` > 1 renders several frames per network call (offline decoding)."""
+        """Pass 2: RGB uint8 frames at ``size`` (default: the stream's), bicubic when resized,
+        marked as synthesised (``codec/marking.py``); ``batch_size`` > 1 renders several frames
+        per network call (offline decoding)."""
         if self.pcm is None:
             report.notes.append("the stream carries no audio: the model was driven with silence and the mp4 has no sound")
         size = size or self.header.width
         report.damage = self.damage.lines()
         for frame in iter_rendered(self.receiver, self.path, self.mel, report, batch_size, self.damage):
-            yield resize_frame(frame, size)
+            yield self.marking.apply(resize_frame(frame, size))
         if report.stopped_at is None and self.audio_error is not None:
             report.stopped_at = self.audio_error
 
@@ -418,7 +422,8 @@ def open_stream(input_path: Path, options: DecodeOptions) -> DecodeSession:
     model = resolve_model_for_stream(header.model_id, header.model_sha256, options.model_path)
     receiver = Receiver(model, header, pick_device(options.device))
     scan = scan_stream(input_path)
-    return DecodeSession(path=input_path, header=header, receiver=receiver, pcm=scan.pcm, audio_error=scan.audio_error, damage=scan.damage)
+    return DecodeSession(path=input_path, header=header, receiver=receiver, pcm=scan.pcm, audio_error=scan.audio_error, damage=scan.damage,
+                         marking=PictureMarking.for_stream(header, options.label))  # fmt: skip
 
 
 def decode_frames(input_path: Path, options: DecodeOptions, report: DecodeReport | None = None) -> Iterator[np.ndarray]:
@@ -444,8 +449,9 @@ def decode_file(input_path: Path, output_path: Path, options: DecodeOptions, pro
             yield frame
 
     video_io.write_video(
-        output_path, counted(), fps=session.receiver.fps, audio=session.pcm, sample_rate=AudioFeatureConfig().sample_rate
-    )
+        output_path, counted(), fps=session.receiver.fps, audio=session.pcm, sample_rate=AudioFeatureConfig().sample_rate,
+        metadata=session.marking.metadata(),
+    )  # fmt: skip
     bar.close()
     report.seconds = time.perf_counter() - started
     if report.frames == report.frames_held:  # nothing rendered: an mp4 of black frames helps no one

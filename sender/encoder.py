@@ -12,6 +12,11 @@ Face handling, stated once here:
 - a new keyframe is sent on a scene cut, when the tracker snaps to a new face box (the face
   jumped or came back), and when the sender's own render of the stream degrades
   (``sender/refresh.py``); ``--no-refresh`` keeps the paper's single keyframe.
+
+Avatar mode (``EncodeOptions.avatar``, ``sender/avatar.py``): every keyframe is the chosen
+photo's face (the first, and a re-send on a cut or a new face box, from which the motion is
+relative again), the keypoints sent are the camera's motion moved onto the photo's face, and
+the quality self-check is off: no camera pixel leaves the sender.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from codec.model import AVFRModel
 from codec.zoo import load_for_encoding
 from codec.progress import progress_bar
 from proto import avfr_pb2
+from sender.avatar import Avatar, avatar_crop
 from sender.face_tracker import FaceCropper
 from sender.rate_control import RateControlConfig, RateController
 from sender.refresh import KeyframePolicy, RefreshConfig
@@ -59,6 +65,7 @@ class EncodeOptions:
     compact_motion: CompactMotionParams = field(default_factory=CompactMotionParams)
     refresh: RefreshConfig = field(default_factory=RefreshConfig)
     target_kbps: float | None = None  # video rate control (compact motion only); None: fixed settings
+    avatar: Path | None = None  # a photo whose face the receiver shows instead of the camera's (sender/avatar.py)
 
     def __post_init__(self) -> None:
         if self.target_kbps is not None and self.target_kbps <= 0:
@@ -142,6 +149,8 @@ class Sender:
         self._receiver_inputs: ModelInputMaker | None = None  # priors of the decoded keyframe, as the receiver sees it
         self._receiver_state = None
         self._silence_mel = torch.from_numpy(silence_window()).float()[None, None]  # the self-check's audio
+        self.avatar = self._load_avatar(options.avatar) if options.avatar is not None else None
+        self.self_check = options.refresh.enabled and self.avatar is None  # it compares a render with the camera
 
     def header(self) -> avfr_pb2.Packet:
         packet = avfr_pb2.Packet()
@@ -155,6 +164,9 @@ class Sender:
         h.keypoint_layout = avfr_pb2.KEYPOINT_LAYOUT_XY_JACOBIAN
         self.motion.fill_header(h)
         h.keyframe_codec = self.keyframe_config.proto_codec
+        h.picture_origin = (
+            avfr_pb2.PICTURE_ORIGIN_SYNTHESISED_FROM_CHOSEN_PHOTO if self.avatar is not None else avfr_pb2.PICTURE_ORIGIN_SYNTHESISED_FROM_CAMERA
+        )
         if self.audio_encoder is not None:
             h.audio_codec = avfr_pb2.AUDIO_CODEC_OPUS
             h.audio_sample_rate = self.options.audio_sample_rate
@@ -180,13 +192,17 @@ class Sender:
         reason = reason or (self.pending_refresh if usable else None)
         if reason is not None:
             packets.append(self._keyframe_packet(crop, reason))
+            if self.avatar is not None:
+                self.avatar.restart(kp)
         if not usable and self.last_keypoints is not None:
             kp = self.last_keypoints
+        elif self.avatar is not None:
+            kp = self.avatar.keypoints(kp)
         self.last_keypoints = kp
         packets.append(self._motion_packet(kp, force_self_contained=reason is not None))
         if self.rate is not None:
             self._account(packets)
-        if usable and self.refresh.wants_check(self.frame_index):
+        if usable and self.self_check and self.refresh.wants_check(self.frame_index):
             affordable = self.rate.refresh_affordable() if self.rate is not None else None
             self.pending_refresh = self.refresh.after_check(self.frame_index, self._self_check_psnr(crop), affordable)
         self.frame_index += 1
@@ -198,7 +214,7 @@ class Sender:
         first frame is not the one that pays for their set-up (seconds on a busy CPU)."""
         blank = np.zeros((self.size, self.size, 3), np.uint8)
         self.keypoints_of(blank)
-        if self.options.refresh.enabled:
+        if self.self_check:
             if self._receiver_inputs is None:
                 self._receiver_inputs = ModelInputMaker(self.size, static_image_mode=True)
             x5, _ = self._receiver_inputs.make(blank)
@@ -234,12 +250,22 @@ class Sender:
         return psnr(frame, resize_rgb(crop, self.size))
 
     @torch.no_grad()
-    def _track_receiver(self, data: bytes, codec: int) -> None:
-        """Encode the decoded keyframe as the receiver will, for the self-checks."""
+    def _track_receiver(self, data: bytes, codec: int) -> bool:
+        """Encode the decoded keyframe as the receiver will, for the self-checks and for the
+        avatar's keypoints; whether MediaPipe found the face's landmarks in it."""
         if self._receiver_inputs is None:
             self._receiver_inputs = ModelInputMaker(self.size, static_image_mode=True)
-        x5, _ = self._receiver_inputs.make(decode_keyframe(data, codec))
+        x5, found = self._receiver_inputs.make(decode_keyframe(data, codec))
         self._receiver_state = self.model.encode_source(x5.unsqueeze(0))
+        return found
+
+    def _load_avatar(self, photo: Path) -> Avatar:
+        """The photo's keyframe, coded once (every keyframe of the stream is this one), and its
+        keypoints exactly as the receiver will compute them from it."""
+        data = encode_keyframe(resize_rgb(avatar_crop(photo, self.size), self.size), self.keyframe_config)
+        if not self._track_receiver(data, self.keyframe_config.proto_codec):
+            raise NoFaceError(f"the face in {photo} shows no landmarks avfr can follow: give --avatar a sharper, more frontal photo")
+        return Avatar(keyframe=data, source_keypoints=self._receiver_state.keypoints[0].float().cpu())
 
     def process_audio(self, pcm: np.ndarray) -> list[avfr_pb2.Packet]:
         if self.audio_encoder is None:
@@ -259,14 +285,17 @@ class Sender:
         packet.keyframe.frame_index = self.frame_index
         packet.keyframe.timestamp_us = frame_timestamp_us(self.frame_index, self.options.fps)
         packet.keyframe.codec = self.keyframe_config.proto_codec
-        # Coded at the model's size: the networks see nothing finer, and the receiver's
-        # MediaPipe resizes to its own 192 px input anyway.
-        packet.keyframe.data = encode_keyframe(resize_rgb(crop, self.size), self.keyframe_config)
+        if self.avatar is not None:
+            packet.keyframe.data = self.avatar.keyframe  # never the camera's picture
+        else:
+            # Coded at the model's size: the networks see nothing finer, and the receiver's
+            # MediaPipe resizes to its own 192 px input anyway.
+            packet.keyframe.data = encode_keyframe(resize_rgb(crop, self.size), self.keyframe_config)
         self.keyframe_sent = True
         self.pending_refresh = None
         self.keyframes.append((self.frame_index, reason))
         self.refresh.keyframe_sent(self.frame_index)
-        if self.options.refresh.enabled:
+        if self.self_check:
             self._track_receiver(packet.keyframe.data, packet.keyframe.codec)
         return packet
 
@@ -379,6 +408,8 @@ def encode_file(
     report.bytes_written = output_path.stat().st_size
     if audio is None:
         report.notes.append("the input has no audio track: the stream carries none and the receiver uses silence")
+    if options.avatar is not None:
+        report.notes.append(f"avatar mode: every keyframe is the face in {options.avatar}; no camera picture was sent")
     return report
 
 

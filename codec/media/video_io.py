@@ -188,6 +188,15 @@ def _first_slot_at_or_after(t: float, fps: float) -> int:
     return int(math.ceil(t * fps - 1e-3))
 
 
+def read_metadata(path: Path | str) -> dict[str, str]:
+    """The container's tags (what :class:`VideoWriter` was given as ``metadata``, and the muxer's own)."""
+    container = _open(path)
+    try:
+        return dict(container.metadata)
+    finally:
+        container.close()
+
+
 def read_frames(path: Path | str, fps: float = 25.0, start: float = 0.0, max_frames: int | None = None) -> list[np.ndarray]:
     """All frames of :func:`iter_frames` in a list (small clips only: memory grows with length)."""
     return list(iter_frames(path, fps=fps, start=start, max_frames=max_frames))
@@ -257,12 +266,15 @@ class VideoWriter:
         fps: float = 25.0,
         audio_sample_rate: int | None = None,
         config: WriterConfig | None = None,
+        metadata: dict[str, str] | None = None,
     ) -> None:
+        """``metadata``: container tags (mp4: ``comment``, ``description``, ``title``...)."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fps = fps
         self.config = config or WriterConfig()
         self.container = av.open(str(self.path), mode="w", format="mp4")
+        self.container.metadata.update(metadata or {})
         self.video: av.video.stream.VideoStream | None = None
         self.audio = None
         self.audio_pts = 0
@@ -341,6 +353,7 @@ def write_video(
     audio: np.ndarray | None = None,
     sample_rate: int = 16000,
     config: WriterConfig | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> int:
     """Write RGB frames (+ mono audio) as a playable mp4; returns the number of frames written.
 
@@ -348,7 +361,8 @@ def write_video(
     remainder, if the audio is longer, is written after the last frame: nothing is cut.
     """
     per_frame = sample_rate / fps
-    with VideoWriter(path, fps=fps, audio_sample_rate=sample_rate if audio is not None else None, config=config) as writer:
+    rate = sample_rate if audio is not None else None
+    with VideoWriter(path, fps=fps, audio_sample_rate=rate, config=config, metadata=metadata) as writer:
         cursor = 0
         for rgb in frames:
             writer.write(rgb)
@@ -362,4 +376,4 @@ def write_video(
         return writer.frames
 
 
-__all__ = ["MediaInfo", "WriterConfig", "VideoWriter", "probe", "iter_frames", "read_frames", "read_audio", "write_video", "fit_length"]
+__all__ = ["MediaInfo", "WriterConfig", "VideoWriter", "probe", "iter_frames", "read_frames", "read_metadata", "read_audio", "write_video", "fit_length"]
