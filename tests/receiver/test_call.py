@@ -150,3 +150,37 @@ def _run_intruder(mode: str, where: str, code: str) -> dict:
     run = subprocess.run([sys.executable, str(INTRUDER), mode, where, code], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def test_avatar_call_sends_only_the_photo_and_records_marked_pictures(call_clip: Path, talking_heads: Path, tmp_path: Path) -> None:
+    """`avfr send --avatar`: no keyframe but the photo's leaves the sender or reaches the
+    receiver, the receiver knows it shows a chosen photo, and its recording says so three ways
+    (metadata, the invisible mark, the visible label that is on by default here)."""
+    from codec.bitstream.container import AvfrReader
+    from codec.evaluation import psnr
+    from codec.marking import described_origin
+    from codec.media.keyframe import decode_keyframe
+    from codec.model_input import resize_rgb
+    from codec.watermark import read_mark
+    from proto import avfr_pb2
+    from sender.avatar import avatar_crop
+
+    photo = talking_heads / "stills" / "ali-vilab__dreamtalk__f30.png"
+    result = run_loopback_call(call_clip, 4.0, tmp_path, CallCondition("avatar", send_args=("--avatar", str(photo))))
+    assert result["exit_codes"] == {"sender": 0, "receiver": 0}, _logs(result)
+    assert result["sender"]["frames"] == 100 == result["receiver"]["frames_out"]
+    for name in ("sent.avfr", "received.avfr"):
+        packets = list(AvfrReader(Path(result["paths"][name])))
+        assert packets[0].header.picture_origin == avfr_pb2.PICTURE_ORIGIN_SYNTHESISED_FROM_CHOSEN_PHOTO
+        keyframes = [p.keyframe for p in packets if p.HasField("keyframe")]
+        assert keyframes and len({k.data for k in keyframes}) == 1, name
+        picture = decode_keyframe(keyframes[0].data, keyframes[0].codec)
+        size = picture.shape[0]
+        assert psnr(picture, resize_rgb(avatar_crop(photo, size), size)) > 28.0, name
+    recording = Path(result["paths"]["recording.mp4"])
+    assert "photo the sender chose" in described_origin(video_io.read_metadata(recording))
+    assert read_mark(recording).found
+    frames = np.stack(video_io.read_frames(recording, max_frames=50))
+    h, w = frames.shape[1:3]
+    letters = (frames[:, -h // 8 :, : w * 45 // 100].min(axis=-1) > 200).sum(axis=(1, 2))  # white on the label's dark band
+    assert letters.min() > 100, letters  # the photo's dark jacket there has none of its own
