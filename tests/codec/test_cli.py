@@ -176,3 +176,22 @@ def test_missing_model_file(encoded: Path, tmp_path: Path, capsys: pytest.Captur
     code, _, err = run_cli(capsys, "decode", str(encoded), "-o", str(tmp_path / "m.mp4"), "--model", str(tmp_path / "nope.safetensors"))
     assert code == 2
     assert_one_line_error(err, "model")
+
+
+def test_decoded_video_is_marked_and_check_mark_tells_it_from_the_camera_clip(
+    encoded_compact: Path, dev_clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    decoded = tmp_path / "decoded.mp4"
+    assert run_cli(capsys, "decode", str(encoded_compact), "-o", str(decoded), "-q")[0] == 0
+    assert "Synthesised by an avfr receiver" in video_io.read_metadata(decoded)["comment"]
+    code, out, _ = run_cli(capsys, "check-mark", str(decoded))
+    assert code == 0 and "carries avfr's invisible mark" in out and "reenacted from the sender's camera" in out, out
+    again = tmp_path / "again.mp4"  # re-encoded at the decode's settings, and its metadata gone with it
+    video_io.write_video(again, video_io.iter_frames(decoded), fps=25.0)
+    code, out, _ = run_cli(capsys, "check-mark", str(again))
+    assert code == 0 and "carries avfr's invisible mark" in out and "no avfr tags" in out, out
+    code, out, _ = run_cli(capsys, "check-mark", str(dev_clip))
+    assert code == 1 and "carries no avfr mark" in out, out
+    code, _, err = run_cli(capsys, "check-mark", str(tmp_path / "nothing.mp4"))
+    assert code == 2
+    assert_one_line_error(err, "does not exist")
