@@ -114,15 +114,16 @@ def invisible_watermark(method: str) -> Candidate | None:
 
 
 def candidates() -> tuple[list[Candidate], list[str]]:
-    """The candidates that run here, and a note for each that does not."""
-    found, notes = [avfr_dct()], []
-    for method in ("dwtDct", "dwtDctSvd"):
-        c = invisible_watermark(method)
-        if c is None:
-            notes.append(f"invisible-watermark {method}: not measured (imwatermark does not import; see the module's doc)")
-        else:
-            found.append(c)
-    return found, notes
+    """The candidates that run here, and a note on invisible-watermark: where it came from, or why it did not run."""
+    found = [avfr_dct()] + [c for c in (invisible_watermark(m) for m in ("dwtDct", "dwtDctSvd")) if c is not None]
+    if len(found) == 1:
+        return found, ["invisible-watermark: not measured (imwatermark does not import; see the module's doc)"]
+    import imwatermark
+
+    where = Path(imwatermark.__file__).parent.parent
+    return found, [f"invisible-watermark: imported from {where}, installed there with `pip install --no-deps --target`: with its "
+                   "dependencies pip would replace numpy 1.26 by 2.x and add opencv-python over mediapipe's opencv-contrib, "
+                   "so it cannot be one of avfr's; it refuses pictures under 256x256 (the 128-px model's)"]  # fmt: skip
 
 
 def coded(frames: list[np.ndarray], path: Path, crf: float | None = None) -> list[np.ndarray]:
@@ -267,11 +268,13 @@ def plot(result: dict, path: Path) -> Path:
 
     rows = [r for r in result["rows"] if r["candidate"] == "avfr-dct"]
     fig, ax = plt.subplots(figsize=(6, 4))
-    marked = [r["scores"][s] for r in rows for s in STAGES]
+    marked = [r["scores"][s] for r in rows for s in STAGES if s != "crf28"]
+    harsh = [r["scores"]["crf28"] for r in rows]
     unmarked = [v for r in rows for v in r["unmarked"].values()]
-    bins = np.linspace(min(unmarked + marked) - 1, max(unmarked + marked) + 1, 40)
+    bins = np.linspace(min(unmarked + marked + harsh) - 1, max(unmarked + marked + harsh) + 1, 40)
     ax.hist(unmarked, bins=bins, alpha=0.7, label="unmarked videos", color="tab:gray")
-    ax.hist(marked, bins=bins, alpha=0.7, label="marked (decoded, re-encoded, CRF 28)", color="tab:red")
+    ax.hist(marked, bins=bins, alpha=0.7, label="marked, at the decode's settings (decoded, re-encoded)", color="tab:red")
+    ax.hist(harsh, bins=bins, alpha=0.7, label="marked, re-encoded at CRF 28", color="tab:orange")
     ax.axvline(result["threshold"], color="black", linestyle="--", label="threshold")
     ax.set_title("avfr's mark: video scores")
     return save_figure(fig, ax, path, "score (z)", "videos")
