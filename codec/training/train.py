@@ -32,7 +32,7 @@ from codec.model import AVFRModel, save_model
 from codec.networks.discriminator import Discriminator
 from codec.progress import progress_bar
 from codec.training.checkpoint import load_checkpoint, save_checkpoint
-from codec.training.snapshot import load_snapshot, save_snapshot, warm_start
+from codec.training.snapshot import fast_forward, load_snapshot, save_snapshot, warm_start
 from codec.training.dataset import PreparedDataset
 from codec.training.full_model import DiscriminatorFullModel, GeneratorFullModel
 from codec.training.samples import save_sample_grid
@@ -174,9 +174,7 @@ class Trainer:
         self.disc_full = DiscriminatorFullModel(self.model, self.discriminator, self.model_config).to(device)
         self.opt_g = torch.optim.Adam(self.model.parameters(), lr=cfg.lr_generator, betas=cfg.betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.lr_discriminator, betas=cfg.betas)
-        milestones = [int(f * cfg.steps) for f in cfg.lr_milestones]
-        self.sched_g = torch.optim.lr_scheduler.MultiStepLR(self.opt_g, milestones, gamma=cfg.lr_gamma)
-        self.sched_d = torch.optim.lr_scheduler.MultiStepLR(self.opt_d, milestones, gamma=cfg.lr_gamma)
+        self.sched_g, self.sched_d = self._schedulers()
         # bf16 autocast: no loss scaling needed, unlike fp16. On the CPU only when asked.
         self.use_amp = cfg.amp and (device.type == "cuda" or cfg.cpu_bf16)
         if dist_info.world > 1:
@@ -187,6 +185,23 @@ class Trainer:
             self.gen_train, self.disc_train = self.gen_full, self.disc_full
         self.run_dir = Path(cfg.run_dir).expanduser()
         self.step = 0
+
+    def _schedulers(self) -> tuple[Any, Any]:
+        milestones = [int(f * self.cfg.steps) for f in self.cfg.lr_milestones]
+        return (
+            torch.optim.lr_scheduler.MultiStepLR(self.opt_g, milestones, gamma=self.cfg.lr_gamma),
+            torch.optim.lr_scheduler.MultiStepLR(self.opt_d, milestones, gamma=self.cfg.lr_gamma),
+        )
+
+    def _schedule_from_config(self) -> None:
+        """The learning rate is a function of (config, step): a run resumed under an edited
+        schedule follows the edit, while Adam's moments carry over (no restart shock)."""
+        for opt, lr in ((self.opt_g, self.cfg.lr_generator), (self.opt_d, self.cfg.lr_discriminator)):
+            for group in opt.param_groups:
+                group["lr"] = group["initial_lr"] = lr
+        self.sched_g, self.sched_d = self._schedulers()
+        fast_forward(self.sched_g, self.step)
+        fast_forward(self.sched_d, self.step)
 
     # ---- state -------------------------------------------------------------------------
     def _state(self) -> tuple[dict, dict, dict]:
@@ -208,6 +223,7 @@ class Trainer:
         if (self.run_dir / "last.safetensors").exists():
             meta = load_checkpoint(self.run_dir / "last.safetensors", modules, opts, scheds)
             self.step = int(meta["step"])
+            self._schedule_from_config()
             return True
         if self.cfg.snapshot and Path(self.cfg.snapshot).expanduser().exists():
             self.step = load_snapshot(Path(self.cfg.snapshot).expanduser(), modules, scheds)

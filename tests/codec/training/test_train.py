@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file
 
 from codec.model import load_model
@@ -41,6 +43,19 @@ def test_batches_depend_only_on_seed_and_step() -> None:
     assert list(whole)[6:] == list(resumed)
     ranks = [StepBatchSampler(w, 4, 0, 10, seed=3, rank=r, world=2).batch_for_step(5) for r in (0, 1)]
     assert ranks[0] + ranks[1] == whole.batch_for_step(5)
+
+
+@pytest.mark.data
+def test_resume_follows_an_edited_learning_rate_schedule(prepared: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    train(tiny(run, prepared, steps=4, checkpoint_every=2, max_seconds=0.0), progress=False)  # 1 step at 2e-4
+    edited = tiny(run, prepared, steps=4, checkpoint_every=2, lr_generator=1e-4, lr_milestones=(0.5, 1.5), lr_gamma=0.5)
+    train(edited, resume=True, progress=False)
+    with safe_open(str(run / "last.safetensors"), framework="pt") as f:
+        meta = json.loads(f.metadata()["avfr_checkpoint"])
+    assert meta["step"] == 4
+    lrs = [g["lr"] for g in meta["optimizers"]["generator"]["param_groups"]]
+    assert lrs == [pytest.approx(5e-5)] * len(lrs), lrs  # 1e-4 halved at step 2, not the first run's 2e-4
 
 
 @pytest.mark.data
