@@ -66,6 +66,9 @@ class ModelConfig:
     norm: str = "batch"
     gen_warp_skips: bool = True  # also feed warped identity skips to the decoder
     gen_source_residual: bool = True  # output = sigmoid(logit(warped source) + decoder)
+    # where the warp reads outside the keyframe: "zeros" gives black, which the decoder must undo
+    # with a large residual along a sharp edge (at 256 px a visible box); "border" repeats the edge
+    source_residual_padding: str = "zeros"
     detail_channels: int = 16  # channels of the output stage at image_size (when core_size < image_size)
 
     # audio: 80 mels x 20 frames (200 ms at 10 ms hop), see ARCHITECTURE.md
@@ -99,6 +102,9 @@ class ModelConfig:
     # so that lips and eyelids are carried by the stream's keypoints; the rest stay free
     loss_keypoint_landmarks: float = 0.0
     keypoint_landmarks: list[int] = field(default_factory=list)
+    # which keypoints carry them (default: the first len(keypoint_landmarks)); a warm start picks
+    # the keypoints that already sit nearest, so that the fewest learned ones have to move
+    keypoint_slots: list[int] = field(default_factory=list)
     # ours: L1 + LPIPS again on the mouth region, cut out and enlarged (losses/mouth.py)
     loss_mouth_l1: float = 0.0
     loss_mouth_perceptual: float = 0.0
@@ -118,6 +124,11 @@ class ModelConfig:
             raise ModelError(f"core_size {self.core_size} must divide image_size {self.image_size}; fix the model config")
         if len(self.keypoint_landmarks) > self.num_kp or any(not 0 <= i < 468 for i in self.keypoint_landmarks):
             raise ModelError(f"keypoint_landmarks must be at most {self.num_kp} MediaPipe indices (0-467); fix the model config")
+        slots = self.keypoint_slots
+        if slots and (len(slots) != len(self.keypoint_landmarks) or len(set(slots)) != len(slots) or any(not 0 <= k < self.num_kp for k in slots)):
+            raise ModelError(f"keypoint_slots must name {len(self.keypoint_landmarks)} distinct keypoints (0-{self.num_kp - 1}), one per keypoint_landmarks entry; fix the model config")
+        if self.source_residual_padding not in ("zeros", "border"):
+            raise ModelError(f"source_residual_padding must be zeros or border, not {self.source_residual_padding!r}; fix the model config")
         for what, scale, blocks in (("kp", self.kp_scale_factor, self.kp_num_blocks), ("dm", self.dm_scale_factor, self.dm_num_blocks)):
             side = self.image_size * scale
             if side != int(side) or int(side) % 2**blocks:
@@ -135,6 +146,11 @@ class ModelConfig:
             raise ModelError(f"norm must be 'batch' or 'group', not {self.norm!r}")
         if self.spade_norm not in ("batch", "instance"):
             raise ModelError(f"spade_norm must be 'batch' or 'instance', not {self.spade_norm!r}")
+
+    @property
+    def landmark_keypoints(self) -> list[int]:
+        """The keypoint that carries each of ``keypoint_landmarks``."""
+        return list(self.keypoint_slots) or list(range(len(self.keypoint_landmarks)))
 
     @property
     def core_image_size(self) -> int:

@@ -44,15 +44,20 @@ def oriented_targets(landmarks: torch.Tensor, indices: list[int]) -> torch.Tenso
     return torch.gather(landmarks, 1, pick[..., None].expand(-1, -1, 2))
 
 
-def keypoint_landmark_loss(keypoints: torch.Tensor, landmarks: torch.Tensor, indices: list[int], image_size: int) -> torch.Tensor:
-    """Mean L1 (grid units) between the first ``len(indices)`` keypoints and their landmarks."""
+def keypoint_landmark_loss(
+    keypoints: torch.Tensor, landmarks: torch.Tensor, indices: list[int], image_size: int, slots: list[int] | None = None
+) -> torch.Tensor:
+    """Mean L1 (grid units) between keypoints ``slots`` (default the first ``len(indices)``) and
+    their landmarks."""
+    slots = list(slots) if slots else list(range(len(indices)))
     targets = landmarks_to_grid(oriented_targets(landmarks.to(keypoints.dtype), indices), image_size)
-    return (keypoints[:, : len(indices), :2] - targets).abs().mean()
+    return (keypoints[:, slots, :2] - targets).abs().mean()
 
 
-def mouth_keypoints(indices: list[int]) -> list[int]:
+def mouth_keypoints(indices: list[int], slots: list[int] | None = None) -> list[int]:
     """Which keypoints carry the mouth (those assigned to lip landmarks)."""
-    return [k for k, i in enumerate(indices) if i in MOUTH_LANDMARKS]
+    slots = list(slots) if slots else list(range(len(indices)))
+    return [slots[k] for k, i in enumerate(indices) if i in MOUTH_LANDMARKS]
 
 
 __all__ = ["keypoint_landmark_loss", "mouth_keypoints", "oriented_targets", "MIRROR", "MOUTH_LANDMARKS"]

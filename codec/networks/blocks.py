@@ -26,7 +26,7 @@ def make_coordinate_grid(
     return torch.stack([xx, yy], dim=-1)
 
 
-def warp(features: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+def warp(features: torch.Tensor, grid: torch.Tensor, padding_mode: str = "zeros") -> torch.Tensor:
     """Sample ``features`` at ``grid`` ([B, h, w, 2]); resizes the grid to the features first.
 
     The deformation is estimated at a low resolution (FOMM); it is a smooth field, so
@@ -36,7 +36,7 @@ def warp(features: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     if grid.shape[1:3] != (h, w):
         grid = F.interpolate(grid.permute(0, 3, 1, 2), size=(h, w), mode="bilinear", align_corners=True)
         grid = grid.permute(0, 2, 3, 1)
-    return F.grid_sample(features, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    return F.grid_sample(features, grid, mode="bilinear", padding_mode=padding_mode, align_corners=True)
 
 
 def resize_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

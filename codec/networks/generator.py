@@ -194,5 +194,6 @@ class Generator(nn.Module):
             out = F.interpolate(out, scale_factor=scale, mode="bilinear", align_corners=False)
             out = out + self.detail(x, self.masked_warp(encoded["detail"], deformation, occlusion))  # type: ignore[arg-type]
         if self.cfg.gen_source_residual:
-            out = out + logit(warp(encoded["rgb"], deformation), RESIDUAL_EPS)  # type: ignore[arg-type]
+            warped = warp(encoded["rgb"], deformation, self.cfg.source_residual_padding)  # type: ignore[arg-type]
+            out = out + logit(warped, RESIDUAL_EPS)
         return torch.sigmoid(out)

@@ -61,7 +61,7 @@ class GeneratorFullModel(nn.Module):
             lpips = LPIPS(self.cfg.lpips_backbone)
         self.lpips = lpips
         self.mouth_dropout = mouth_dropout
-        self.mouth_kp = mouth_keypoints(self.cfg.keypoint_landmarks)
+        self.mouth_kp = mouth_keypoints(self.cfg.keypoint_landmarks, self.cfg.landmark_keypoints)
         self.last_output: dict[str, torch.Tensor] = {}
 
     def drop_mouth_motion(self, kp_source: torch.Tensor, kp_driving: torch.Tensor) -> torch.Tensor:
@@ -104,7 +104,7 @@ class GeneratorFullModel(nn.Module):
         cfg = self.cfg
         both = torch.cat([out["kp_source"], out["kp_driving"]])
         landmarks = torch.cat([batch["source_landmarks"], batch["driving_landmarks"]])
-        return cfg.loss_keypoint_landmarks * keypoint_landmark_loss(both, landmarks, cfg.keypoint_landmarks, cfg.image_size)
+        return cfg.loss_keypoint_landmarks * keypoint_landmark_loss(both, landmarks, cfg.keypoint_landmarks, cfg.image_size, cfg.landmark_keypoints)
 
     def equivariance(self, batch: Batch, kp_driving: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.cfg

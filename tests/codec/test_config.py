@@ -39,7 +39,19 @@ def test_load_by_path(tmp_path: Path) -> None:
     assert (cfg.name, cfg.image_size, cfg.num_kp) == ("mine", 128, 8)
 
 
-@pytest.mark.parametrize("text", ["bogus_key: 1\n", "image_size: 100\n", "lpips_backbone: squeeze\n", "[1, 2]\n"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "bogus_key: 1\n",
+        "image_size: 100\n",
+        "lpips_backbone: squeeze\n",
+        "[1, 2]\n",
+        "keypoint_landmarks: [13, 14]\nkeypoint_slots: [3]\n",  # one slot per landmark
+        "keypoint_landmarks: [13, 14]\nkeypoint_slots: [3, 3]\n",  # distinct
+        "keypoint_landmarks: [13]\nkeypoint_slots: [10]\n",  # an existing keypoint
+        "source_residual_padding: reflect\n",
+    ],
+)
 def test_bad_configs_raise_model_error(tmp_path: Path, text: str) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(text)

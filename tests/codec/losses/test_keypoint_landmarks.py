@@ -50,3 +50,15 @@ def test_loss_is_zero_on_target_and_grows_with_distance() -> None:
 
 def test_mouth_keypoints_are_the_lip_ones() -> None:
     assert mouth_keypoints(INDICES) == [0, 1, 2, 3]
+
+
+def test_slots_choose_which_keypoints_are_pulled() -> None:
+    lm = face()
+    mouth = [13, 14, 61, 291]
+    slots = [8, 4, 9, 6]
+    kp = torch.zeros(1, 10, 6) + 3.0  # every keypoint far off
+    kp[0, slots, :2] = landmarks_to_grid(lm[:, mouth], 256)[0]
+    assert float(keypoint_landmark_loss(kp, lm, mouth, 256, slots)) < 1e-6
+    assert float(keypoint_landmark_loss(kp, lm, mouth, 256)) > 1.0  # the first four are not on target
+    assert mouth_keypoints(mouth, slots) == slots
+    assert mouth_keypoints(INDICES, [9, 8, 7, 6, 5, 4, 3, 2]) == [9, 8, 7, 6]

@@ -16,6 +16,13 @@ def test_identity_grid_warp_is_exact() -> None:
     assert torch.allclose(warp(x, grid), x, atol=1e-5)
 
 
+def test_border_padding_repeats_the_edge_where_zeros_give_black() -> None:
+    x = torch.rand(1, 3, 8, 8) + 0.5
+    grid = make_coordinate_grid(8, 8)[None] * 1.5  # zoomed out: the rim samples outside
+    assert float(warp(x, grid)[..., 0, 0].abs().max()) == 0.0
+    assert torch.allclose(warp(x, grid, "border")[..., 0, 0], x[..., 0, 0])
+
+
 def test_grid_is_x_then_y_in_minus_one_one() -> None:
     g = make_coordinate_grid(4, 5)
     assert g[0, 0].tolist() == [-1.0, -1.0]
