@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from codec.demo import public_photo
+from codec.media.public_face import public_photo
 from codec.model import count_parameters, load_model, read_metadata
 from codec.training.evaluate import (
     TARGETS,

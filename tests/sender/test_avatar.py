@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from codec.bitstream.container import AvfrReader
-from codec.cli import main
-from codec.demo import public_photo, synthetic_clip
+from avfr.cli import main
+from codec.media.public_face import public_photo, synthetic_clip
 from codec.evaluation import psnr
 from codec.media import video_io
 from codec.media.keyframe import decode_keyframe
