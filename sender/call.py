@@ -151,7 +151,7 @@ class CallSender:
     def __init__(self, options: SendOptions, signaling) -> None:  # noqa: ANN001
         from codec.zoo import load_for_encoding
         from codec.model_input import crop_size_for
-        from sender.face_tracker import FaceCropper
+        from codec.face_tracker import FaceCropper
 
         self.options = options
         self.signaling = signaling

@@ -117,7 +117,7 @@ def load_photos(paths: list[Path]) -> list["np.ndarray"]:
 def still_inputs(photos: list["np.ndarray"], size: int) -> list[torch.Tensor]:
     """Face crops of still photos through the same tracker and priors as the codec."""
     from codec.model_input import ModelInputMaker, crop_size_for
-    from sender.face_tracker import FaceCropper
+    from codec.face_tracker import FaceCropper
 
     maker = ModelInputMaker(size, static_image_mode=True)
     out = []
