@@ -222,8 +222,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_fetch_weights(args: argparse.Namespace) -> int:
-    from benchmarks.metrics.weights import fetch_all as fetch_metric_weights
     from codec.losses.weights import fetch_all as fetch_loss_weights
+    from codec.metric_weights import fetch_all as fetch_metric_weights
 
     for line in list(fetch_loss_weights()) + list(fetch_metric_weights()):
         print(f"ok: {line}")

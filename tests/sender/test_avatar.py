@@ -136,7 +136,7 @@ def test_a_photo_that_cannot_serve_is_refused_in_one_line(case: str, two_shot_cl
 
 @pytest.fixture(scope="module")
 def identity():  # noqa: ANN201 (benchmarks.metrics.identity.SFaceIdentity)
-    from benchmarks.metrics import weights
+    from codec import metric_weights as weights
     from benchmarks.metrics.identity import SFaceIdentity, opencv_support
     from codec.errors import ModelError
 
