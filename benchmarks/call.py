@@ -106,12 +106,12 @@ def run_loopback_call(
     env = dict(os.environ, AVFR_THREADS="1", PYTHONUNBUFFERED="1")
     out = {k: workdir / f"{k}" for k in ("recording.mp4", "received.avfr", "sent.avfr")}
     files = {k: workdir / f"{k}.json" for k in ("receiver", "sender", "receiver-timeline", "sender-timeline")}
-    receive = [sys.executable, "-m", "codec.cli", "receive", *signaling, "--record-to", str(out["recording.mp4"]),
+    receive = [sys.executable, "-m", "avfr", "receive", *signaling, "--record-to", str(out["recording.mp4"]),
                "--save-stream", str(out["received.avfr"]), "--stats-json", str(files["receiver"]),
                "--timeline", str(files["receiver-timeline"]), "--delay-ms", str(condition.delay_ms), "--force", "-q"]  # fmt: skip
     if web_port is not None and condition.signaling != "http":
         receive += ["--web", str(web_port)]
-    send = [sys.executable, "-m", "codec.cli", "send", "--play-from", str(clip), "--max-seconds", str(seconds), *signaling,
+    send = [sys.executable, "-m", "avfr", "send", "--play-from", str(clip), "--max-seconds", str(seconds), *signaling,
             "--save-stream", str(out["sent.avfr"]), "--stats-json", str(files["sender"]), "--timeline",
             str(files["sender-timeline"]), "--bundle", str(condition.bundle), "--force", "-q"]  # fmt: skip
     if condition.audio_frame_ms is not None:

@@ -592,17 +592,18 @@ def make_seeds(folder: Path = SEEDS) -> None:
     """Real streams from the public-domain clip `avfr demo` animates (committable): compact
     with the defaults, compact under rate control (settings change mid-stream, 48 kHz speech),
     raw FP16, and raw rewritten as a version 1 file (every audio packet timed)."""
-    from codec.cli import main as avfr
-    from codec.demo import synthetic_clip
+    from codec.media.public_face import synthetic_clip
+    from sender.encoder import encode_file
+    from sender.presets import EncodeSettings
 
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         clip = synthetic_clip(Path(tmp) / "astronaut.mp4", frames=30)
-        specs = {"compact": ["--max-frames", "12"], "rate": ["--max-frames", "30", "--target-kbps", "3", "--intra-period", "5", "--audio-rate", "48000"],
-                 "raw": ["--motion", "raw", "--max-frames", "8"]}  # fmt: skip
-        for name, flags in specs.items():
-            if avfr(["encode", str(clip), "-o", str(folder / f"{name}.avfr"), "-q", "--force", *flags]) != 0:
-                raise SystemExit(f"avfr encode failed for the {name} seed")
+        specs = {"compact": (EncodeSettings(), {"max_frames": 12}),
+                 "rate": (EncodeSettings(target_kbps=3, intra_period=5), {"max_frames": 30, "audio_sample_rate": 48000}),
+                 "raw": (EncodeSettings(), {"motion_coding": "raw", "max_frames": 8})}  # fmt: skip
+        for name, (settings, fixed) in specs.items():  # what `avfr encode` runs for the same flags
+            encode_file(clip, folder / f"{name}.avfr", settings.options(**fixed), progress=False)
     write_version_1(folder / "raw.avfr", folder / "v1.avfr")
 
 

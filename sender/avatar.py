@@ -1,7 +1,7 @@
 """Avatar mode: the receiver sees a photo the user chose, moving as the camera's face moves.
 
 The keyframe is the face found in the photo, framed as the tracker frames the camera's face
-(``sender/face_tracker.py``), so the two crops agree on where a head sits. Every keyframe of
+(``codec/face_tracker.py``), so the two crops agree on where a head sits. Every keyframe of
 the stream is that photo: refreshes re-send it, never a camera picture, and the sender's
 quality self-check (its render against the camera) is off, since it would judge the photo by
 the camera. The camera's keypoints are applied relative to the first frame, as FOMM's
@@ -24,7 +24,7 @@ import torch
 from codec.errors import InputError, NoFaceError
 from codec.model_input import crop_size_for
 from codec.motion import relative_keypoints
-from sender.face_tracker import CropConfig, FaceDetector, crop_box, crop_square_for_face, fit_to_frame
+from codec.face_tracker import CropConfig, FaceDetector, crop_box, crop_square_for_face, fit_to_frame
 
 MIN_CROP_SHARE = 0.5  # the photo's face crop must be at least this share of the model's size, in its own pixels
 

@@ -45,9 +45,9 @@ class SendOptions:
     loop: bool = False
     max_seconds: float | None = None
     encode: EncodeOptions = field(default_factory=EncodeOptions)
-    bundle: int = 2  # motion frames per data-channel message (codec/cli.py: CALL_BUNDLE)
+    bundle: int = 2  # motion frames per data-channel message (avfr/cli.py: CALL_BUNDLE)
     audio_kbps: int = 16
-    audio_frame_ms: int = 60  # Opus packet duration (codec/cli.py: CALL_AUDIO_FRAME_MS)
+    audio_frame_ms: int = 60  # Opus packet duration (avfr/cli.py: CALL_AUDIO_FRAME_MS)
     audio_fec_percent: int = 0  # Opus in-band FEC for this much expected loss (0: none)
     netem: wire_mod.NetemConfig = field(default_factory=wire_mod.NetemConfig)
     save_stream: Path | None = None  # the avfr packets sent (no audio: that is the RTP track)
@@ -151,7 +151,7 @@ class CallSender:
     def __init__(self, options: SendOptions, signaling) -> None:  # noqa: ANN001
         from codec.zoo import load_for_encoding
         from codec.model_input import crop_size_for
-        from sender.face_tracker import FaceCropper
+        from codec.face_tracker import FaceCropper
 
         self.options = options
         self.signaling = signaling

@@ -42,7 +42,7 @@ from codec.zoo import load_for_encoding
 from codec.progress import progress_bar
 from proto import avfr_pb2
 from sender.avatar import Avatar, avatar_crop
-from sender.face_tracker import FaceCropper
+from codec.face_tracker import FaceCropper
 from sender.rate_control import RateControlConfig, RateController
 from sender.refresh import KeyframePolicy, RefreshConfig
 from codec.model_input import ModelInputMaker, crop_size_for, resize_rgb

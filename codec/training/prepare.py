@@ -1,7 +1,7 @@
 """`avfr prepare RAW_DIR OUT_DIR`: raw talking-head videos -> a compact training set.
 
 Per clip: 25 fps; faces detected on every frame and the clip cut into shots where the face is
-lost, jumps or wanders (``sender.face_tracker.split_shots``); one fixed crop box per shot
+lost, jumps or wanders (``codec.face_tracker.split_shots``); one fixed crop box per shot
 (``find_shot_box``: the crop never moves inside a shot, so all motion the model sees is the
 head's); crops stored per shot and size as H.264 mp4; MediaPipe landmarks of every frame
 (run on the 256 px crop in tracking mode, the sender's setting) and the log-mel of the whole
@@ -45,7 +45,7 @@ from codec.errors import InputError
 from codec.media import video_io
 from codec.priors import FacePriors
 from codec.progress import progress_bar
-from sender.face_tracker import CropConfig, FaceDetector, ShotConfig, crop_box, detect_faces, find_shot_box, split_shots
+from codec.face_tracker import CropConfig, FaceDetector, ShotConfig, crop_box, detect_faces, find_shot_box, split_shots
 
 VIDEO_EXTENSIONS = {".mp4", ".mpg", ".mpeg", ".webm", ".mkv", ".avi", ".mov", ".m4v", ".flv"}
 FORMAT_VERSION = 1

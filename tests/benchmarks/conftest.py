@@ -15,7 +15,7 @@ from codec.errors import ModelError
 @pytest.fixture(scope="session")
 def metric_weights() -> None:
     """LPIPS backbones + the benchmark archives in ~/.cache/avfr, or skip saying why."""
-    from benchmarks.metrics import weights as bench_weights
+    from codec import metric_weights as bench_weights
     from codec.losses import weights as codec_weights
 
     try:

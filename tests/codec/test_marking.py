@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codec.demo import public_photo
+from codec.media.public_face import public_photo
 from codec.marking import PictureMarking, described_origin, draw_label
 from codec.media import video_io
 from codec.model_input import resize_rgb

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codec.demo import public_photo, synthetic_clip
+from codec.media.public_face import public_photo, synthetic_clip
 from codec.evaluation import psnr
 from codec.media import video_io
 from codec.model_input import resize_rgb

@@ -123,7 +123,7 @@ def test_a_third_process_with_a_wrong_code_can_neither_join_nor_watch(call_clip:
 
     def join_first(port: int, code: str) -> None:
         joined["run"] = subprocess.run(
-            [sys.executable, "-m", "codec.cli", "receive", "--signaling-port", str(port), "--code", wrong, "-q"],
+            [sys.executable, "-m", "avfr", "receive", "--signaling-port", str(port), "--code", wrong, "-q"],
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
 

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from codec.bitstream.container import AvfrReader
-from codec.cli import main
-from codec.demo import public_photo, synthetic_clip
+from avfr.cli import main
+from codec.media.public_face import public_photo, synthetic_clip
 from codec.evaluation import psnr
 from codec.media import video_io
 from codec.media.keyframe import decode_keyframe
@@ -136,7 +136,7 @@ def test_a_photo_that_cannot_serve_is_refused_in_one_line(case: str, two_shot_cl
 
 @pytest.fixture(scope="module")
 def identity():  # noqa: ANN201 (benchmarks.metrics.identity.SFaceIdentity)
-    from benchmarks.metrics import weights
+    from codec import metric_weights as weights
     from benchmarks.metrics.identity import SFaceIdentity, opencv_support
     from codec.errors import ModelError
 

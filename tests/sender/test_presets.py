@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from codec.bitstream.compact_motion import CompactMotionParams
-from codec.cli import build_parser, encode_options
+from avfr.cli import build_parser, encode_options
 from codec.errors import InputError
 from sender.presets import PRESETS, EncodeSettings, preset, presets_table, resolve
 from sender.refresh import RefreshConfig
@@ -43,7 +43,7 @@ def test_explicit_flags_override_the_preset() -> None:
 
 
 def test_a_call_keeps_its_own_intra_period_under_a_preset() -> None:
-    from codec.cli import CALL_INTRA_PERIOD
+    from avfr.cli import CALL_INTRA_PERIOD
 
     args = build_parser().parse_args(["send", "--play-from", "x.mp4", "--preset", "2k"])
     assert encode_options(args).compact_motion.intra_period == CALL_INTRA_PERIOD

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from codec.demo import public_photo
+from codec.media.public_face import public_photo
 from codec.training.model_card import still_inputs
 
 

@@ -103,7 +103,7 @@ DDP_OVERRIDES = (
 def _run_ddp(run_dir: Path, data: Path, nproc: int, steps: int = 2) -> None:
     cmd = [
         sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}", "--master-addr=127.0.0.1",
-        f"--master-port={_free_port()}", "-m", "codec.cli", "train", "tiny", "--data", str(data),
+        f"--master-port={_free_port()}", "-m", "avfr", "train", "tiny", "--data", str(data),
         "--run-dir", str(run_dir), "--steps", str(steps), "--batch-size", "2", "--device", "cpu", *DDP_OVERRIDES,
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -14,10 +14,8 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
-
 from codec.errors import OutputExistsError
-from codec.media import video_io
+from codec.media.public_face import synthetic_clip
 
 DEFAULT_CLIP = "OpenTalker__SadTalker__WDA_KatieHill_000.mp4"
 
@@ -32,38 +30,6 @@ def shared_data_dir() -> Path | None:
         if (c / "dev").is_dir():
             return c
     return None
-
-
-def public_photo() -> np.ndarray:
-    """NASA's astronaut portrait (public domain, shipped by scikit-image): face and shoulders,
-    240x240 RGB. The one face avfr may show in committed pictures without research data."""
-    from skimage import data as skdata
-
-    return np.ascontiguousarray(skdata.astronaut()[20:260, 110:350])
-
-
-def synthetic_clip(path: Path, frames: int = 125, fps: float = 25.0, size: int = 320) -> Path:
-    """A clip made from the astronaut photo: slow head sway and zoom, a voiced tone for audio."""
-    import torch
-    import torch.nn.functional as F
-
-    photo = public_photo()
-    base = torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 255
-
-    def frame(i: int) -> np.ndarray:
-        t = i / fps
-        angle, shift, zoom = 0.06 * np.sin(2 * np.pi * 0.4 * t), 0.05 * np.sin(2 * np.pi * 0.25 * t), 1.0 + 0.04 * np.sin(2 * np.pi * 0.3 * t)
-        c, s = np.cos(angle) / zoom, np.sin(angle) / zoom
-        theta = torch.tensor([[[c, -s, shift], [s, c, 0.0]]], dtype=torch.float32)
-        grid = F.affine_grid(theta, [1, 3, size, size], align_corners=False)
-        out = F.grid_sample(base, grid, padding_mode="border", align_corners=False)
-        return (out[0].permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy()
-
-    rate = 16000
-    t = np.arange(int(frames / fps * rate)) / rate
-    voice = 0.2 * np.sin(2 * np.pi * 140 * t) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t)) ** 2
-    video_io.write_video(path, (frame(i) for i in range(frames)), fps=fps, audio=voice.astype(np.float32), sample_rate=rate)
-    return path
 
 
 def resolve_input(input_path: Path | None, out_dir: Path) -> tuple[Path, str]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from codec.cli import main
+from avfr.cli import main
 
 
 @pytest.mark.parametrize(

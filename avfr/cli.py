@@ -1,7 +1,7 @@
-"""The `avfr` command.
+"""The `avfr` command: the application layer above the sender and the receiver.
 
-Each subcommand is a thin layer over a function in sender/, receiver/, codec/ or
-benchmarks/, so everything the CLI does can also be done from Python. User mistakes surface
+Each subcommand is a thin layer over a function in sender/, receiver/ or codec/ (`avfr bench`:
+benchmarks/), so everything the CLI does can also be done from Python. User mistakes surface
 as :class:`codec.errors.AvfrError`: we print its one line and exit non-zero, never a
 traceback (set AVFR_DEBUG=1 to see one).
 """
@@ -222,8 +222,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_fetch_weights(args: argparse.Namespace) -> int:
-    from benchmarks.metrics.weights import fetch_all as fetch_metric_weights
     from codec.losses.weights import fetch_all as fetch_loss_weights
+    from codec.metric_weights import fetch_all as fetch_metric_weights
 
     for line in list(fetch_loss_weights()) + list(fetch_metric_weights()):
         print(f"ok: {line}")
@@ -231,7 +231,7 @@ def _cmd_fetch_weights(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from codec.demo import run_demo
+    from avfr.demo import run_demo
 
     return run_demo(args.input, args.out_dir, max_frames=args.max_frames, force=args.force)
 
