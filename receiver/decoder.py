@@ -25,6 +25,7 @@ from codec.audio_features import AudioFeatureConfig, log_mel, mel_window, silenc
 from codec.bitstream import motion as motion_coding
 from codec.bitstream.container import AvfrReader, DamagedRange
 from codec.bitstream.damage import DamagePlan, plan_damage
+from codec.bitstream.index import StreamIndex
 from codec.errors import ModelError, StreamError
 from codec.marking import PictureMarking
 from codec.media import opus, video_io
@@ -408,7 +409,7 @@ def scan_stream(input_path: Path) -> StreamScan:
     """Header, damage plan and speech; the speech is bounded by the stream's frame count (no
     more than its motion records and the frames damage swallowed), never by a timestamp."""
     header = read_header(input_path)
-    index = AvfrReader(input_path).index()
+    index = StreamIndex.scan(AvfrReader(input_path)).entries
     damage = plan_damage(index)
     frames = sum(e.kind == "motion" for e in index) + damage.frames_lost
     pcm, audio_error = read_stream_audio(input_path, header, max_seconds=frames * header.fps_den / header.fps_num + 1.0)
