@@ -111,6 +111,14 @@ def encode_record(packet: avfr_pb2.Packet, max_packet_bytes: int = MAX_PACKET_BY
     return frame_payload(payload)
 
 
+def record_size(packet: avfr_pb2.Packet) -> int:
+    """The bytes :func:`encode_record` frames ``packet`` into, from its size alone: what the
+    sender's rate control counts for every packet, without serialising it a second time."""
+    n = packet.ByteSize()
+    return len(encode_varint(n)) + n + CRC_BYTES
+
+
+
 def frame_payload(payload: bytes) -> bytes:
     """Length, bytes, CRC: the framing of one record around any payload (the fuzzer frames
     forged ones with it, so that they reach the protobuf parser)."""

@@ -20,6 +20,7 @@ from codec.bitstream.container import (
     encode_record,
     encode_varint,
     preamble,
+    record_size,
 )
 from codec.bitstream.info import packet_sizes
 from codec.bitstream.motion import pack_raw_fp16
@@ -129,6 +130,12 @@ def test_generated_packets_roundtrip(packets: list[avfr_pb2.Packet]) -> None:
         w.write(p)
     buf.seek(0)
     assert [g.SerializeToString() for g in AvfrReader(buf)] == [p.SerializeToString() for p in packets]
+
+
+@settings(max_examples=150, deadline=None)
+@given(_packets)
+def test_record_size_is_the_framed_record_without_serialising_it(packet: avfr_pb2.Packet) -> None:
+    assert record_size(packet) == len(encode_record(packet)) == AvfrWriter(io.BytesIO()).write(packet)
 
 
 def test_writer_refuses_existing_path_unless_overwrite(tmp_path: Path) -> None:
