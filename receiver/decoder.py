@@ -113,6 +113,12 @@ class Receiver:
         x5, _ = self.inputs.make(rgb)
         self.source_state = self.model.encode_source(x5.unsqueeze(0).to(self.device))
 
+    def decode_motion(self, motion: avfr_pb2.MotionFrame) -> np.ndarray | None:
+        """[K, 6] keypoints of one motion frame, in stream order (compact motion is predicted
+        from the frames before: None for a predicted frame after a lost one). A live call
+        decodes motion and renders apart."""
+        return self.motion.decode(motion)
+
     @torch.no_grad()
     def render(self, motion: avfr_pb2.MotionFrame, mel: np.ndarray) -> np.ndarray:
         """One RGB uint8 frame for one motion packet (the previous frame again while a lost
@@ -136,7 +142,7 @@ class Receiver:
         held frame is black.
         """
         hold = hold or [False] * len(motions)
-        keypoints = [self.motion.decode(m) if m is not None else None for m in motions]
+        keypoints = [self.decode_motion(m) if m is not None else None for m in motions]
         ready = [i for i, kp in enumerate(keypoints) if kp is not None and not hold[i]]
         if ready and self.source_state is None:
             raise StreamError(f"motion frame {motions[ready[0]].frame_index} arrived before any keyframe: the stream is damaged")
