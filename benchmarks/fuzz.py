@@ -325,15 +325,17 @@ def read_strict(data: bytes, path: Path) -> None:
 
 
 def read_resyncing(data: bytes, path: Path) -> None:
-    from codec.bitstream.container import AvfrReader, packet_sizes
+    from codec.bitstream.container import AvfrReader
     from codec.bitstream.damage import plan_damage
+    from codec.bitstream.index import StreamIndex
+    from codec.bitstream.info import packet_sizes
 
-    reader = AvfrReader(io.BytesIO(data), resync=True)
-    plan = plan_damage(reader.index())
+    index = StreamIndex.scan(AvfrReader(io.BytesIO(data), resync=True))
+    plan = plan_damage(index.entries)
     plan.lines()
-    motion = [e.frame_index for e in reader.index() if e.kind == "motion"]
+    motion = [e.frame_index for e in index.entries if e.kind == "motion"]
     if motion:
-        for _ in reader.seek_frame(motion[len(motion) // 2]):
+        for _ in index.seek_frame(motion[len(motion) // 2]):
             pass
     account = packet_sizes(io.BytesIO(data))
     if sum(account.parts().values()) != len(data):

@@ -25,6 +25,7 @@ from codec.audio_features import AudioFeatureConfig, log_mel, mel_window, silenc
 from codec.bitstream import motion as motion_coding
 from codec.bitstream.container import AvfrReader, DamagedRange
 from codec.bitstream.damage import DamagePlan, plan_damage
+from codec.bitstream.index import StreamIndex
 from codec.errors import ModelError, StreamError
 from codec.marking import PictureMarking
 from codec.media import opus, video_io
@@ -112,6 +113,12 @@ class Receiver:
         x5, _ = self.inputs.make(rgb)
         self.source_state = self.model.encode_source(x5.unsqueeze(0).to(self.device))
 
+    def decode_motion(self, motion: avfr_pb2.MotionFrame) -> np.ndarray | None:
+        """[K, 6] keypoints of one motion frame, in stream order (compact motion is predicted
+        from the frames before: None for a predicted frame after a lost one). A live call
+        decodes motion and renders apart."""
+        return self.motion.decode(motion)
+
     @torch.no_grad()
     def render(self, motion: avfr_pb2.MotionFrame, mel: np.ndarray) -> np.ndarray:
         """One RGB uint8 frame for one motion packet (the previous frame again while a lost
@@ -135,7 +142,7 @@ class Receiver:
         held frame is black.
         """
         hold = hold or [False] * len(motions)
-        keypoints = [self.motion.decode(m) if m is not None else None for m in motions]
+        keypoints = [self.decode_motion(m) if m is not None else None for m in motions]
         ready = [i for i, kp in enumerate(keypoints) if kp is not None and not hold[i]]
         if ready and self.source_state is None:
             raise StreamError(f"motion frame {motions[ready[0]].frame_index} arrived before any keyframe: the stream is damaged")
@@ -408,7 +415,7 @@ def scan_stream(input_path: Path) -> StreamScan:
     """Header, damage plan and speech; the speech is bounded by the stream's frame count (no
     more than its motion records and the frames damage swallowed), never by a timestamp."""
     header = read_header(input_path)
-    index = AvfrReader(input_path).index()
+    index = StreamIndex.scan(AvfrReader(input_path)).entries
     damage = plan_damage(index)
     frames = sum(e.kind == "motion" for e in index) + damage.frames_lost
     pcm, audio_error = read_stream_audio(input_path, header, max_seconds=frames * header.fps_den / header.fps_num + 1.0)

@@ -11,7 +11,11 @@ Face handling, stated once here:
   last keypoints, so the receiver holds the last pose instead of rendering garbage;
 - a new keyframe is sent on a scene cut, when the tracker snaps to a new face box (the face
   jumped or came back), and when the sender's own render of the stream degrades
-  (``sender/refresh.py``); ``--no-refresh`` keeps the paper's single keyframe.
+  (``sender/refresh.py``, rendered by ``sender/self_check.py``); ``--no-refresh`` keeps the
+  paper's single keyframe.
+
+Rate control (``--target-kbps``, ``sender/rate_control.py``) is told what every frame cost
+(``sender/accounting.py``) and answers with new motion settings or a refresh budget.
 
 Avatar mode (``EncodeOptions.avatar``, ``sender/avatar.py``): every keyframe is the chosen
 photo's face (the first, and a re-send on a cut or a new face box, from which the motion is
@@ -31,20 +35,20 @@ import torch
 
 from codec.bitstream import motion as motion_coding
 from codec.bitstream.compact_motion import CompactMotionParams
-from codec.bitstream.container import FORMAT_VERSION, AvfrWriter, encode_record
+from codec.bitstream.container import FORMAT_VERSION, AvfrWriter
 from codec.errors import InputError, NoFaceError
 from codec.media import opus, video_io
-from codec.audio_features import silence_window
-from codec.evaluation import psnr
-from codec.media.keyframe import KeyframeConfig, decode_keyframe, encode_keyframe
+from codec.media.keyframe import KeyframeConfig, encode_keyframe
 from codec.model import AVFRModel
 from codec.zoo import load_for_encoding
 from codec.progress import progress_bar
 from proto import avfr_pb2
+from sender.accounting import frame_bits
 from sender.avatar import Avatar, avatar_crop
 from codec.face_tracker import FaceCropper
 from sender.rate_control import RateControlConfig, RateController
 from sender.refresh import KeyframePolicy, RefreshConfig
+from sender.self_check import ShadowReceiver
 from codec.model_input import ModelInputMaker, crop_size_for, resize_rgb
 
 
@@ -146,9 +150,7 @@ class Sender:
         self.refresh = KeyframePolicy(options.refresh, options.fps)
         self.pending_refresh: str | None = None
         self.keyframes: list[tuple[int, str]] = []
-        self._receiver_inputs: ModelInputMaker | None = None  # priors of the decoded keyframe, as the receiver sees it
-        self._receiver_state = None
-        self._silence_mel = torch.from_numpy(silence_window()).float()[None, None]  # the self-check's audio
+        self.shadow = ShadowReceiver(model)  # what the receiver holds: for the self-check and the avatar's keypoints
         self.avatar = self._load_avatar(options.avatar) if options.avatar is not None else None
         self.self_check = options.refresh.enabled and self.avatar is None  # it compares a render with the camera
 
@@ -204,7 +206,8 @@ class Sender:
             self._account(packets)
         if usable and self.self_check and self.refresh.wants_check(self.frame_index):
             affordable = self.rate.refresh_affordable() if self.rate is not None else None
-            self.pending_refresh = self.refresh.after_check(self.frame_index, self._self_check_psnr(crop), affordable)
+            rendered_psnr = self.shadow.render_psnr(self.motion.last_sent, crop)
+            self.pending_refresh = self.refresh.after_check(self.frame_index, rendered_psnr, affordable)
         self.frame_index += 1
         return packets
 
@@ -215,11 +218,7 @@ class Sender:
         blank = np.zeros((self.size, self.size, 3), np.uint8)
         self.keypoints_of(blank)
         if self.self_check:
-            if self._receiver_inputs is None:
-                self._receiver_inputs = ModelInputMaker(self.size, static_image_mode=True)
-            x5, _ = self._receiver_inputs.make(blank)
-            state = self.model.encode_source(x5.unsqueeze(0))
-            self.model.reconstruct(state, self.model.keypoints(x5.unsqueeze(0)), self._silence_mel)
+            self.shadow.warm_up(blank)
 
     def hold_frame(self) -> list[avfr_pb2.Packet]:
         """A motion frame repeating the last keypoints, for a frame a live sender had no time
@@ -233,39 +232,20 @@ class Sender:
         return packets
 
     def _account(self, packets: list[avfr_pb2.Packet]) -> None:
-        """Tell the rate controller what this frame cost (container records, as written)."""
-        bits = {"keyframe": 0, "motion": 0}
-        for packet in packets:
-            bits[packet.WhichOneof("body")] += 8 * len(encode_record(packet))
-        new_params = self.rate.frame_sent(bits["motion"], bits["keyframe"])  # type: ignore[union-attr]
+        """Tell the rate controller what this frame cost (sender/accounting.py); its new motion
+        settings, when it has some, take effect at the next self-contained frame."""
+        motion_bits, keyframe_bits = frame_bits(packets)
+        new_params = self.rate.frame_sent(motion_bits, keyframe_bits)  # type: ignore[union-attr]
         if new_params is not None:
             self.motion.change_params(new_params)
-
-    @torch.no_grad()
-    def _self_check_psnr(self, crop: np.ndarray) -> float:
-        """PSNR of what the receiver will render for this frame (see sender/refresh.py)."""
-        kp = torch.from_numpy(self.motion.last_sent).unsqueeze(0)
-        out = self.model.reconstruct(self._receiver_state, kp, self._silence_mel)
-        frame = (out[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-        return psnr(frame, resize_rgb(crop, self.size))
-
-    @torch.no_grad()
-    def _track_receiver(self, data: bytes, codec: int) -> bool:
-        """Encode the decoded keyframe as the receiver will, for the self-checks and for the
-        avatar's keypoints; whether MediaPipe found the face's landmarks in it."""
-        if self._receiver_inputs is None:
-            self._receiver_inputs = ModelInputMaker(self.size, static_image_mode=True)
-        x5, found = self._receiver_inputs.make(decode_keyframe(data, codec))
-        self._receiver_state = self.model.encode_source(x5.unsqueeze(0))
-        return found
 
     def _load_avatar(self, photo: Path) -> Avatar:
         """The photo's keyframe, coded once (every keyframe of the stream is this one), and its
         keypoints exactly as the receiver will compute them from it."""
         data = encode_keyframe(resize_rgb(avatar_crop(photo, self.size), self.size), self.keyframe_config)
-        if not self._track_receiver(data, self.keyframe_config.proto_codec):
+        if not self.shadow.on_keyframe(data, self.keyframe_config.proto_codec):
             raise NoFaceError(f"the face in {photo} shows no landmarks avfr can follow: give --avatar a sharper, more frontal photo")
-        return Avatar(keyframe=data, source_keypoints=self._receiver_state.keypoints[0].float().cpu())
+        return Avatar(keyframe=data, source_keypoints=self.shadow.source_keypoints())
 
     def process_audio(self, pcm: np.ndarray) -> list[avfr_pb2.Packet]:
         if self.audio_encoder is None:
@@ -296,7 +276,7 @@ class Sender:
         self.keyframes.append((self.frame_index, reason))
         self.refresh.keyframe_sent(self.frame_index)
         if self.self_check:
-            self._track_receiver(packet.keyframe.data, packet.keyframe.codec)
+            self.shadow.on_keyframe(packet.keyframe.data, packet.keyframe.codec)
         return packet
 
     def _motion_packet(self, kp: np.ndarray, force_self_contained: bool = False) -> avfr_pb2.Packet:

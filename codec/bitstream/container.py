@@ -11,8 +11,8 @@ Why this shape: a sender can append packet by packet and flush (a live call reco
 a crash) and whatever reached the disk stays readable up to the last complete record; the CRC
 covers the length too, so a damaged length is caught instead of sending the reader astray; a
 varint keeps the framing at 5-6 bytes per packet (75 packets/s at 25 fps with 20 ms audio).
-There is no index or trailer: :meth:`AvfrReader.seek_frame` builds one lazily by scanning,
-which is fast at these sizes and works on a file cut anywhere.
+There is no index or trailer: ``codec/bitstream/index.py`` builds one by scanning, which is
+fast at these sizes and works on a file cut anywhere.
 
 Resync (``AvfrReader(..., resync=True)``): damage in the middle of a file (a flipped byte, a
 broken length field, a run of garbage) costs only the records it hit. The reader scans on from
@@ -37,7 +37,7 @@ import re
 import struct
 import zlib
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
@@ -109,6 +109,14 @@ def encode_record(packet: avfr_pb2.Packet, max_packet_bytes: int = MAX_PACKET_BY
     if len(payload) > max_packet_bytes:
         raise ValueError(f"packet of {len(payload)} bytes exceeds the {max_packet_bytes}-byte limit")
     return frame_payload(payload)
+
+
+def record_size(packet: avfr_pb2.Packet) -> int:
+    """The bytes :func:`encode_record` frames ``packet`` into, from its size alone: what the
+    sender's rate control counts for every packet, without serialising it a second time."""
+    n = packet.ByteSize()
+    return len(encode_varint(n)) + n + CRC_BYTES
+
 
 
 def frame_payload(payload: bytes) -> bytes:
@@ -252,18 +260,6 @@ class Record:
         return self.packet.WhichOneof("body")
 
 
-@dataclass(frozen=True)
-class IndexEntry:
-    index: int
-    offset: int
-    kind: str | None
-    frame_index: int | None  # motion and keyframes: their frame; end of stream: the frame count
-    # A motion frame decodable without earlier motion frames (raw, or compact self-contained).
-    self_contained: bool = False
-    size: int = 0  # bytes of the whole record
-    damage_before: DamagedRange | None = None
-
-
 class AvfrReader:
     """Streams the packets of an .avfr file.
 
@@ -283,8 +279,6 @@ class AvfrReader:
         self.name = str(source) if not hasattr(source, "read") else getattr(source, "name", "stream")
         self._base = source.tell() if hasattr(source, "read") and source.seekable() else 0  # type: ignore[union-attr]
         self.version: int | None = None
-        self._index: list[IndexEntry] | None = None
-        self.index_damage: str | None = None
 
     def __iter__(self) -> Iterator[avfr_pb2.Packet]:
         for record in self.records():
@@ -310,8 +304,8 @@ class AvfrReader:
             yield f
 
     def records(self, start_offset: int | None = None, start_index: int = 0, resync: bool | None = None) -> Iterator[Record]:
-        """Records from the start, or from a record boundary found by :meth:`index`
-        (``resync``: this scan's choice, default the reader's)."""
+        """Records from the start, or from a record boundary found by an index
+        (``codec/bitstream/index.py``; ``resync``: this scan's choice, default the reader's)."""
         resync = self.resync if resync is None else resync
         with self._opened() as f:
             self._read_preamble(f)
@@ -468,7 +462,7 @@ class AvfrReader:
             pos += framing[1] + framing[0] + CRC_BYTES
         return tuple(kinds) if pos == end else None
 
-    # -- random access
+    # -- the header
 
     def header(self) -> avfr_pb2.StreamHeader:
         """The stream header (the first packet), or a StreamError saying why there is none."""
@@ -477,69 +471,6 @@ class AvfrReader:
                 return packet.header
             break
         raise StreamError(f"{self.name} does not start with a stream header: it is damaged or empty")
-
-    def index(self) -> list[IndexEntry]:
-        """Where every intact packet is, past any damage in the middle; built once by
-        scanning. Damage that no intact packet follows ends it (see index_damage)."""
-        if self._index is None:
-            entries: list[IndexEntry] = []
-            try:
-                for r in self.records(resync=True):
-                    entries.append(IndexEntry(r.index, r.offset, r.kind, _frame_of(r.packet), _self_contained(r.packet), r.size, r.damage_before))
-            except StreamError as err:
-                if self.version is None:
-                    raise
-                self.index_damage = str(err)
-            self._index = entries
-        return self._index
-
-    def seek_frame(self, frame_index: int) -> Iterator[avfr_pb2.Packet]:
-        """Packets for decoding from frame ``frame_index`` on.
-
-        Yields the latest keyframe at or before that frame first (what a receiver needs to
-        start there), then every packet from the motion packet a decoder can start at to the
-        end: that frame's own, or in a compact stream the latest self-contained motion frame at
-        or before it (the caller renders from there and drops the frames before its target).
-        """
-        entries = self.index()
-        target = next((e for e in entries if e.kind == "motion" and e.frame_index == frame_index), None)
-        if target is None:
-            frames = sum(e.kind == "motion" for e in entries)
-            raise StreamError(f"frame {frame_index} is not in {self.name} (it holds {frames} intact motion frames)")
-        motion = next((e for e in reversed(entries[: target.index + 1]) if e.kind == "motion" and e.self_contained), None)
-        if motion is None:
-            raise StreamError(f"no self-contained motion frame precedes frame {frame_index} in {self.name}: the stream is damaged")
-        key = next((e for e in reversed(entries[: motion.index]) if e.kind == "keyframe"), None)
-        if key is None:
-            raise StreamError(f"no keyframe precedes frame {frame_index} in {self.name}: the stream is damaged")
-        return self._from(key, motion)
-
-    def damaged_ranges(self) -> list[DamagedRange]:
-        """Every damaged range in the middle of the file (the tail's damage is index_damage)."""
-        return [e.damage_before for e in self.index() if e.damage_before is not None]
-
-    def _from(self, key: IndexEntry, motion: IndexEntry) -> Iterator[avfr_pb2.Packet]:
-        yield next(self.records(key.offset, key.index)).packet
-        for record in self.records(motion.offset, motion.index):
-            yield record.packet
-
-
-def _frame_of(packet: avfr_pb2.Packet) -> int | None:
-    kind = packet.WhichOneof("body")
-    if kind == "motion":
-        return packet.motion.frame_index
-    if kind == "keyframe":
-        return packet.keyframe.frame_index
-    if kind == "end_of_stream":
-        return packet.end_of_stream.frame_count
-    return None
-
-
-def _self_contained(packet: avfr_pb2.Packet) -> bool:
-    """A motion frame that needs no earlier one: raw FP16, or compact and self-contained."""
-    return packet.WhichOneof("body") == "motion" and (
-        packet.motion.self_contained or packet.motion.coding == avfr_pb2.MOTION_CODING_RAW_FP16
-    )
 
 
 def _end_offset(f: BinaryIO, base: int) -> int:
@@ -560,84 +491,3 @@ def _read_bounded(f: BinaryIO, n: int) -> bytes:
             break
         out += chunk
     return bytes(out)
-
-
-# --------------------------------------------------------------------------- accounting
-
-MEDIA_FIELDS = {"keyframe": ("keyframes", "data"), "motion": ("motion", "payload"), "audio": ("audio", "data")}
-
-
-@dataclass
-class ByteAccount:
-    """Where every byte of a file went: the coded media and everything else.
-
-    ``media`` counts only the coded fields (keyframe images, motion payloads, Opus
-    packets); ``overhead`` is the rest (preamble, length fields, CRCs, protobuf tags and
-    fields, header, end-of-stream, damaged ranges and any damaged tail), so the parts add up
-    to the file.
-    """
-
-    file_bytes: int
-    preamble_bytes: int = 0
-    counts: dict[str, int] = field(default_factory=dict)
-    record_bytes: dict[str, int] = field(default_factory=dict)  # whole records per packet kind
-    media: dict[str, int] = field(default_factory=lambda: {"keyframes": 0, "motion": 0, "audio": 0})
-    framing_bytes: int = 0  # length fields + CRCs
-    protobuf_bytes: int = 0  # serialized packets minus their media fields
-    damaged_bytes: int = 0  # damaged ranges in the middle, skipped by the resyncing reader
-    unread_bytes: int = 0  # after the last intact record
-    stopped_at: str | None = None
-
-    @property
-    def overhead(self) -> int:
-        return self.file_bytes - sum(self.media.values())
-
-    def parts(self) -> dict[str, int]:
-        return {**self.media, "overhead": self.overhead}
-
-
-def packet_sizes(source: Source) -> ByteAccount:
-    """Scan a file once and account for each byte; damage in the middle is skipped and
-    counted, a damaged tail is accounted up to the damage."""
-    reader = AvfrReader(source, resync=True)
-    account = ByteAccount(file_bytes=_size_of(source))
-    end = 0
-    try:
-        for r in reader.records():
-            _count(account, r)
-            end = r.offset + r.size
-    except StreamError as err:
-        if reader.version is None:
-            raise
-        account.stopped_at = str(err)
-    account.preamble_bytes = PREAMBLE_BYTES
-    account.unread_bytes = account.file_bytes - max(end, PREAMBLE_BYTES)
-    return account
-
-
-def _count(account: ByteAccount, r: Record) -> None:
-    if r.damage_before is not None:
-        account.damaged_bytes += r.damage_before.size
-    kind = r.kind or "unknown"
-    account.counts[kind] = account.counts.get(kind, 0) + 1
-    account.record_bytes[kind] = account.record_bytes.get(kind, 0) + r.size
-    account.framing_bytes += r.length_bytes + CRC_BYTES
-    media = 0
-    if kind in MEDIA_FIELDS:
-        part, name = MEDIA_FIELDS[kind]
-        media = len(getattr(getattr(r.packet, kind), name))
-        account.media[part] += media
-    account.protobuf_bytes += r.packet_bytes - media
-
-
-def _size_of(source: Source) -> int:
-    if hasattr(source, "read"):
-        f = source  # type: ignore[assignment]
-        here = f.tell()
-        size = f.seek(0, io.SEEK_END)
-        f.seek(here)
-        return size - here
-    try:
-        return Path(source).stat().st_size
-    except OSError:
-        raise StreamError(f"{source} does not exist: give the path of an .avfr file") from None

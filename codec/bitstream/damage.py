@@ -23,7 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from codec.bitstream.container import MIN_RECORD_BYTES, DamagedRange, IndexEntry
+from codec.bitstream.container import MIN_RECORD_BYTES, DamagedRange
+from codec.bitstream.index import IndexEntry
 
 _KIND_NAMES = {"end_of_stream": "end-of-stream"}
 

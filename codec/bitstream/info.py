@@ -16,16 +16,21 @@ A damaged file is described past the damage (the reader resyncs at the next inta
 the counts cover the intact packets, the damaged bytes count as overhead, and each damaged
 range is named with the frames it costs (``codec/bitstream/damage.py``, the same figures
 `avfr decode` gives).
+
+:func:`packet_sizes` accounts for the same bytes record by record (media, length fields and
+CRCs, protobuf fields, damaged ranges), so that its parts add up to the file exactly.
 """
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from codec.bitstream.container import AvfrReader, encode_record
+from codec.bitstream.container import CRC_BYTES, PREAMBLE_BYTES, AvfrReader, Record, Source, encode_record
 from codec.bitstream.damage import plan_damage
+from codec.bitstream.index import StreamIndex
 from codec.errors import StreamError
 from proto import avfr_pb2
 
@@ -159,7 +164,7 @@ def describe_file(path: Path) -> StreamInfo:
         info.stopped_at = str(err)
     if not header_seen:
         raise StreamError(f"{path} has no intact stream header: it is damaged at its start and cannot be described")
-    plan = plan_damage(reader.index())
+    plan = plan_damage(StreamIndex.scan(reader).entries)
     info.damage = [c.to_dict() for c in plan.costs]
     info.damage_lines = plan.lines()
     payload = info.bytes["keyframes"] + info.bytes["motion"] + info.bytes["audio"]
@@ -193,3 +198,84 @@ def _read_header(info: StreamInfo, h: avfr_pb2.StreamHeader) -> None:
     info.keyframe_codec = _enum_name(avfr_pb2.KeyframeCodec, h.keyframe_codec)
     if h.audio_codec == avfr_pb2.AUDIO_CODEC_OPUS:
         info.audio = f"Opus {h.audio_bitrate / 1000:g} kbit/s at {h.audio_sample_rate} Hz"
+
+
+# --------------------------------------------------------------------------- byte accounting
+
+MEDIA_FIELDS = {"keyframe": ("keyframes", "data"), "motion": ("motion", "payload"), "audio": ("audio", "data")}
+
+
+@dataclass
+class ByteAccount:
+    """Where every byte of a file went: the coded media and everything else.
+
+    ``media`` counts only the coded fields (keyframe images, motion payloads, Opus
+    packets); ``overhead`` is the rest (preamble, length fields, CRCs, protobuf tags and
+    fields, header, end-of-stream, damaged ranges and any damaged tail), so the parts add up
+    to the file.
+    """
+
+    file_bytes: int
+    preamble_bytes: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    record_bytes: dict[str, int] = field(default_factory=dict)  # whole records per packet kind
+    media: dict[str, int] = field(default_factory=lambda: {"keyframes": 0, "motion": 0, "audio": 0})
+    framing_bytes: int = 0  # length fields + CRCs
+    protobuf_bytes: int = 0  # serialized packets minus their media fields
+    damaged_bytes: int = 0  # damaged ranges in the middle, skipped by the resyncing reader
+    unread_bytes: int = 0  # after the last intact record
+    stopped_at: str | None = None
+
+    @property
+    def overhead(self) -> int:
+        return self.file_bytes - sum(self.media.values())
+
+    def parts(self) -> dict[str, int]:
+        return {**self.media, "overhead": self.overhead}
+
+
+def packet_sizes(source: Source) -> ByteAccount:
+    """Scan a file once and account for each byte; damage in the middle is skipped and
+    counted, a damaged tail is accounted up to the damage."""
+    reader = AvfrReader(source, resync=True)
+    account = ByteAccount(file_bytes=_size_of(source))
+    end = 0
+    try:
+        for r in reader.records():
+            _count(account, r)
+            end = r.offset + r.size
+    except StreamError as err:
+        if reader.version is None:
+            raise
+        account.stopped_at = str(err)
+    account.preamble_bytes = PREAMBLE_BYTES
+    account.unread_bytes = account.file_bytes - max(end, PREAMBLE_BYTES)
+    return account
+
+
+def _count(account: ByteAccount, r: Record) -> None:
+    if r.damage_before is not None:
+        account.damaged_bytes += r.damage_before.size
+    kind = r.kind or "unknown"
+    account.counts[kind] = account.counts.get(kind, 0) + 1
+    account.record_bytes[kind] = account.record_bytes.get(kind, 0) + r.size
+    account.framing_bytes += r.length_bytes + CRC_BYTES
+    media = 0
+    if kind in MEDIA_FIELDS:
+        part, name = MEDIA_FIELDS[kind]
+        media = len(getattr(getattr(r.packet, kind), name))
+        account.media[part] += media
+    account.protobuf_bytes += r.packet_bytes - media
+
+
+def _size_of(source: Source) -> int:
+    if hasattr(source, "read"):
+        f = source  # type: ignore[assignment]
+        here = f.tell()
+        size = f.seek(0, io.SEEK_END)
+        f.seek(here)
+        return size - here
+    try:
+        return Path(source).stat().st_size
+    except OSError:
+        raise StreamError(f"{source} does not exist: give the path of an .avfr file") from None

@@ -266,7 +266,7 @@ class HttpOfferSignaling:
 
 class HttpAnswerSignaling:
     """The receiver's side of ``http``: offers come from the web server's ``POST /call``
-    (receiver/call.py), which asks :meth:`refusal_for` before handing one over."""
+    (receiver/viewer.py), which asks :meth:`refusal_for` before handing one over."""
 
     def __init__(self, code: str, announce: Callable[[], None] = lambda: None) -> None:
         self.code, self._announce = code, announce

@@ -28,6 +28,7 @@ def test_a_fuzz_slice_breaks_no_rule(tmp_path: Path) -> None:
 
 def test_the_seeds_are_real_intact_streams() -> None:
     from codec.bitstream.container import AvfrReader
+    from codec.bitstream.index import StreamIndex
     from codec.bitstream.info import describe_file
 
     seeds = load_seeds()
@@ -37,5 +38,5 @@ def test_the_seeds_are_real_intact_streams() -> None:
         info = describe_file(path)
         assert info.complete and info.frames > 0 and info.keyframes == 1, name
         reader = AvfrReader(path)
-        reader.index()
+        StreamIndex.scan(reader)
         assert reader.version == (1 if name == "v1.avfr" else 2)

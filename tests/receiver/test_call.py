@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.call import CallCondition, free_port, run_loopback_call
+from tests.loopback_call import CallCondition, free_port, run_loopback_call
 from codec.call.callcode import new_call_code
 from codec.media import video_io
 from receiver.live import PlayoutConfig

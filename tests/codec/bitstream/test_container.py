@@ -19,9 +19,10 @@ from codec.bitstream.container import (
     AvfrWriter,
     encode_record,
     encode_varint,
-    packet_sizes,
     preamble,
+    record_size,
 )
+from codec.bitstream.info import packet_sizes
 from codec.bitstream.motion import pack_raw_fp16
 from codec.errors import OutputExistsError, StreamError
 from proto import avfr_pb2
@@ -129,6 +130,12 @@ def test_generated_packets_roundtrip(packets: list[avfr_pb2.Packet]) -> None:
         w.write(p)
     buf.seek(0)
     assert [g.SerializeToString() for g in AvfrReader(buf)] == [p.SerializeToString() for p in packets]
+
+
+@settings(max_examples=150, deadline=None)
+@given(_packets)
+def test_record_size_is_the_framed_record_without_serialising_it(packet: avfr_pb2.Packet) -> None:
+    assert record_size(packet) == len(encode_record(packet)) == AvfrWriter(io.BytesIO()).write(packet)
 
 
 def test_writer_refuses_existing_path_unless_overwrite(tmp_path: Path) -> None:
@@ -326,91 +333,6 @@ def test_resync_leaves_a_cut_or_damaged_tail_to_the_truncation_error(tmp_path: P
     tail[-2] ^= 1  # the end-of-stream record's CRC: nothing intact follows it
     got, err = resynced(bytes(tail))
     assert err is not None and "fails its CRC check" in str(err) and len(got) == len(packets) - 1
-
-
-def test_seek_and_index_reach_past_damage_in_the_middle(tmp_path: Path) -> None:
-    packets = small_stream(6, keyframe_every=3)
-    data = bytearray(write(tmp_path / "a.avfr", packets).read_bytes())
-    start, end = record_spans(packets)[7]  # motion frame 1
-    assert packets[7].motion.frame_index == 1
-    data[start + 5] ^= 0x10
-    (tmp_path / "d.avfr").write_bytes(bytes(data))
-    reader = AvfrReader(tmp_path / "d.avfr")
-    assert [e.frame_index for e in reader.index() if e.kind == "motion"] == [0, 2, 3, 4, 5]
-    assert reader.index_damage is None and [(d.start, d.end) for d in reader.damaged_ranges()] == [(start, end)]
-    assert [p.motion.frame_index for p in reader.seek_frame(4) if p.HasField("motion")] == [4, 5]
-
-
-# --------------------------------------------------------------------------- seeking and accounting
-
-
-def test_seek_frame_starts_at_the_keyframe_then_the_frame(tmp_path: Path) -> None:
-    packets = small_stream(6, keyframe_every=3)
-    reader = AvfrReader(write(tmp_path / "a.avfr", packets))
-    got = list(reader.seek_frame(4))
-    assert got[0].HasField("keyframe") and got[0].keyframe.frame_index == 3
-    assert got[1].HasField("motion") and got[1].motion.frame_index == 4
-    assert [p.motion.frame_index for p in got if p.HasField("motion")] == [4, 5]
-    assert got[-1].HasField("end_of_stream")
-    assert list(reader.seek_frame(0))[1].motion.frame_index == 0
-    with pytest.raises(StreamError, match="frame 6 is not in"):
-        reader.seek_frame(6)
-
-
-def test_seek_in_a_compact_stream_starts_at_the_last_self_contained_motion_frame(tmp_path: Path) -> None:
-    packets = small_stream(12, keyframe_every=100)
-    for p in packets:
-        if p.HasField("motion"):
-            p.motion.coding = avfr_pb2.MOTION_CODING_UNSPECIFIED  # compact streams leave it to the header
-            p.motion.self_contained = p.motion.frame_index % 5 == 0
-    got = list(AvfrReader(write(tmp_path / "c.avfr", packets)).seek_frame(7))
-    assert got[0].HasField("keyframe")
-    assert [p.motion.frame_index for p in got if p.HasField("motion")][:3] == [5, 6, 7]
-
-
-def test_seek_frame_on_a_cut_file_reaches_the_intact_frames(tmp_path: Path) -> None:
-    data = write(tmp_path / "a.avfr", small_stream(6, keyframe_every=3)).read_bytes()
-    (tmp_path / "cut.avfr").write_bytes(data[: len(data) - 200])
-    reader = AvfrReader(tmp_path / "cut.avfr")
-    frames = [e.frame_index for e in reader.index() if e.kind == "motion"]
-    assert frames and frames == list(range(len(frames))) and reader.index_damage is not None
-    last = frames[-1]
-    assert [p.motion.frame_index for p in _until_error(reader.seek_frame(last)) if p.HasField("motion")] == [last]
-
-
-def _until_error(packets) -> list[avfr_pb2.Packet]:
-    out = []
-    try:
-        for p in packets:
-            out.append(p)
-    except StreamError:
-        pass
-    return out
-
-
-def test_packet_sizes_add_up_to_the_file(tmp_path: Path) -> None:
-    packets = small_stream(5)
-    path = write(tmp_path / "a.avfr", packets)
-    acc = packet_sizes(path)
-    size = path.stat().st_size
-    assert sum(acc.parts().values()) == size
-    assert acc.media["motion"] * 8 == 960 * 5
-    assert acc.media["keyframes"] == sum(len(p.keyframe.data) for p in packets if p.HasField("keyframe"))
-    assert acc.media["audio"] == 40 * 10
-    assert acc.preamble_bytes + sum(acc.record_bytes.values()) == size
-    assert acc.overhead == acc.preamble_bytes + acc.framing_bytes + acc.protobuf_bytes
-    assert acc.counts == {"header": 1, "keyframe": 3, "audio": 10, "motion": 5, "end_of_stream": 1}
-    cut = tmp_path / "cut.avfr"
-    cut.write_bytes(path.read_bytes()[:-10])
-    acc = packet_sizes(cut)
-    assert acc.stopped_at and sum(acc.parts().values()) == size - 10 and acc.unread_bytes > 0
-    damaged = bytearray(path.read_bytes())
-    start, end = record_spans(packets)[4]
-    damaged[start + 4] ^= 0x01
-    (tmp_path / "d.avfr").write_bytes(bytes(damaged))
-    acc = packet_sizes(tmp_path / "d.avfr")
-    assert acc.stopped_at is None and acc.damaged_bytes == end - start and acc.unread_bytes == 0
-    assert sum(acc.parts().values()) == size and acc.preamble_bytes + sum(acc.record_bytes.values()) + acc.damaged_bytes == size
 
 
 # --------------------------------------------------------------------------- fuzz

@@ -7,7 +7,7 @@ import time
 
 from aiortc.mediastreams import AudioStreamTrack
 
-from receiver.call import DelayedAudioTrack
+from receiver.viewer import DelayedAudioTrack
 
 LAG_S = 0.2  # play-out delay + render, as the receiver reports the picture on show
 
