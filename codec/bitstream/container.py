@@ -470,14 +470,6 @@ class AvfrReader:
 
     # -- random access
 
-    def header(self) -> avfr_pb2.StreamHeader:
-        """The stream header (the first packet), or a StreamError saying why there is none."""
-        for packet in self:
-            if packet.HasField("header"):
-                return packet.header
-            break
-        raise StreamError(f"{self.name} does not start with a stream header: it is damaged or empty")
-
     def index(self) -> list[IndexEntry]:
         """Where every intact packet is, past any damage in the middle; built once by
         scanning. Damage that no intact packet follows ends it (see index_damage)."""
