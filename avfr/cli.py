@@ -453,7 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --run-dir")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
     p.add_argument("--export-to", type=Path, default=None, metavar="FILE", help="do not train: write the run's last checkpoint as an fp16 model file")
-    p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE", help="set a model config value (repeatable), e.g. --override num_kp=15")
+    p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE", help="set a model config value or a loss setting (repeatable), e.g. --override num_kp=15 or --override loss_gan=0")
     p.set_defaults(handler=_cmd_train)
 
     p = sub.add_parser("bench", help="rate-distortion benchmark against H.266/VVC (see benchmarks/)", add_help=False)

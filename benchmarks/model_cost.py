@@ -77,22 +77,24 @@ def cost_of_config(name: str, repeats: int) -> dict[str, Any]:
 def training_throughput(name: str, batch: int, steps: int) -> dict[str, Any]:
     """Samples/s of full G+D steps (the trainer's step, minus data loading)."""
     from codec.training.full_model import DiscriminatorFullModel, GeneratorFullModel
+    from codec.training.loss_config import LossConfig
 
     cfg = load_config(name)
     torch.manual_seed(0)
     model, disc = AVFRModel(cfg), Discriminator(cfg)
-    gen_full, disc_full = GeneratorFullModel(model, disc, cfg), DiscriminatorFullModel(model, disc, cfg)
+    losses_cfg = LossConfig()
+    gen_full, disc_full = GeneratorFullModel(model, disc, losses_cfg), DiscriminatorFullModel(disc, losses_cfg)
     opt_g = torch.optim.Adam(model.parameters(), 2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(disc.parameters(), 2e-4, betas=(0.5, 0.999))
     data = dummy_inputs(cfg, batch=batch)
     times = []
     for step in range(steps + 2):
         t = time.perf_counter()
-        losses = gen_full(data)
+        losses, generated = gen_full(data)
         opt_g.zero_grad(set_to_none=True)
         sum(losses.values()).backward()
         opt_g.step()
-        d = disc_full(data, gen_full.last_output)
+        d = disc_full(data, generated)
         opt_d.zero_grad(set_to_none=True)
         sum(d.values()).backward()
         opt_d.step()
@@ -100,7 +102,7 @@ def training_throughput(name: str, batch: int, steps: int) -> dict[str, Any]:
             times.append(time.perf_counter() - t)
     step_s = statistics.median(times)
     return {"config": name, "batch": batch, "steps_timed": steps, "step_s": step_s, "samples_per_s": batch / step_s,
-            "losses": sorted(losses) + sorted(d), "lpips_backbone": cfg.lpips_backbone}
+            "losses": sorted(losses) + sorted(d), "lpips_backbone": losses_cfg.lpips_backbone}
 
 
 def fmt_params(n: int | None) -> str:

@@ -1,8 +1,12 @@
-"""Model configuration: every size and loss weight of the AVFR model in one dataclass.
+"""Model configuration: every size of the AVFR model's networks in one dataclass.
 
 Why one flat dataclass: the whole config travels as JSON inside each safetensors model file,
 so a receiver rebuilds exactly the network the sender trained; a flat record of plain values
 is trivial to serialise and diff. Presets live as YAML in ``codec/configs/``.
+
+As in first-order-model (``model_params`` vs ``train_params``), a model carries its
+architecture only: loss weights and the other settings only training reads live in the
+training config (``codec.training.loss_config.LossConfig``).
 """
 
 from __future__ import annotations
@@ -18,11 +22,18 @@ import yaml
 from codec.errors import ModelError
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+# The settings ModelConfig held until they moved to the training config (LossConfig): model
+# files and training configs written before carry them, and their readers drop or move them.
+RETIRED_LOSS_KEYS = frozenset({
+    "lpips_backbone", "gan_mode", "loss_l1", "loss_perceptual", "loss_equivariance_value", "loss_equivariance_jacobian",
+    "loss_gan", "loss_feature_matching", "loss_landmark_flow", "landmark_flow_tolerance_px", "loss_keypoint_landmarks",
+    "loss_mouth_l1", "loss_mouth_perceptual", "equivariance_sigma_affine", "equivariance_sigma_tps", "equivariance_points_tps",
+})  # fmt: skip
 
 
 @dataclass
 class ModelConfig:
-    """Sizes of every network and the loss weights.
+    """Sizes of every network (the discriminator's too, as FOMM's ``model_params``).
 
     Defaults are the paper's (256x256, K=10, FOMM vox-256 channel counts) where the paper
     gives them; FOMM's vox-256.yaml fills in what the paper leaves out.
@@ -45,6 +56,13 @@ class ModelConfig:
     kp_scale_factor: float = 0.25
     kp_temperature: float = 0.1
     kp_estimate_jacobian: bool = True
+    # ours: keypoint i sits on MediaPipe landmark keypoint_landmarks[i] (training pulls it there,
+    # losses/keypoint_landmarks.py), so that lips and eyelids are carried by the stream's
+    # keypoints; the rest stay free. What the model's keypoints mean, so it ships with the model.
+    keypoint_landmarks: list[int] = field(default_factory=list)
+    # which keypoints carry them (default: the first len(keypoint_landmarks)); a warm start picks
+    # the keypoints that already sit nearest, so that the fewest learned ones have to move
+    keypoint_slots: list[int] = field(default_factory=list)
 
     # dense motion (FOMM vox-256: block_expansion 64, max_features 1024, 5 blocks)
     dm_block_expansion: int = 64
@@ -86,32 +104,6 @@ class ModelConfig:
     disc_scales: list[float] = field(default_factory=lambda: [1.0])
     disc_spectral_norm: bool = True
 
-    # losses
-    lpips_backbone: str = "alex"  # "alex" or "vgg"
-    gan_mode: str = "ls"  # "ls" (least squares, FOMM) or "bce" (paper eq. 3-4)
-    loss_l1: float = 1.0
-    loss_perceptual: float = 1.0
-    loss_equivariance_value: float = 10.0
-    loss_equivariance_jacobian: float = 10.0
-    loss_gan: float = 1.0
-    loss_feature_matching: float = 0.0
-    # ours: pull the deformation onto the MediaPipe landmark correspondence (losses/landmark_flow.py)
-    loss_landmark_flow: float = 0.0
-    landmark_flow_tolerance_px: float = 0.0  # landmark jitter below this is not fitted
-    # ours: keypoint i is pulled onto MediaPipe landmark keypoint_landmarks[i] (losses/keypoint_landmarks.py),
-    # so that lips and eyelids are carried by the stream's keypoints; the rest stay free
-    loss_keypoint_landmarks: float = 0.0
-    keypoint_landmarks: list[int] = field(default_factory=list)
-    # which keypoints carry them (default: the first len(keypoint_landmarks)); a warm start picks
-    # the keypoints that already sit nearest, so that the fewest learned ones have to move
-    keypoint_slots: list[int] = field(default_factory=list)
-    # ours: L1 + LPIPS again on the mouth region, cut out and enlarged (losses/mouth.py)
-    loss_mouth_l1: float = 0.0
-    loss_mouth_perceptual: float = 0.0
-    equivariance_sigma_affine: float = 0.05
-    equivariance_sigma_tps: float = 0.005
-    equivariance_points_tps: int = 5
-
     def __post_init__(self) -> None:
         self.validate()
 
@@ -138,10 +130,6 @@ class ModelConfig:
         feature = self.feature_size
         if feature & (feature - 1):
             raise ModelError(f"image_size / 2**gen_num_down_blocks = {feature} must be a power of two; fix the model config")
-        if self.lpips_backbone not in ("alex", "vgg"):
-            raise ModelError(f"lpips_backbone must be 'alex' or 'vgg', not {self.lpips_backbone!r}")
-        if self.gan_mode not in ("ls", "bce"):
-            raise ModelError(f"gan_mode must be 'ls' or 'bce', not {self.gan_mode!r}")
         if self.norm not in ("batch", "group"):
             raise ModelError(f"norm must be 'batch' or 'group', not {self.norm!r}")
         if self.spade_norm not in ("batch", "instance"):
@@ -185,13 +173,21 @@ class ModelConfig:
     def from_dict(cls, values: dict[str, Any]) -> "ModelConfig":
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
+        retired = [key for key in unknown if key in RETIRED_LOSS_KEYS]
+        if retired:
+            raise ModelError(f"{retired} are training settings now: set them under `losses:` in the training config")
         if unknown:
             raise ModelError(f"unknown model config keys {unknown}; check the config file")
         return cls(**values)
 
     @classmethod
     def from_json(cls, text: str) -> "ModelConfig":
-        return cls.from_dict(json.loads(text))
+        """The config in a model file's metadata; files written before the loss settings
+        moved to the training config still carry them, and they are dropped here."""
+        values = json.loads(text)
+        if not isinstance(values, dict):
+            raise TypeError(f"a model config is a JSON object, not {type(values).__name__}")
+        return cls.from_dict({k: v for k, v in values.items() if k not in RETIRED_LOSS_KEYS})
 
 
 def available_presets() -> list[str]:

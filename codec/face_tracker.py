@@ -209,10 +209,6 @@ class FaceCropper:
         self.detector = detector or FaceDetector(self.config.min_detection_confidence)
         self.state = _TrackState()
 
-    def reset(self) -> None:
-        """Forget the track (a new stream or a cut the caller knows about)."""
-        self.state = _TrackState()
-
     def update(self, frame_rgb: np.ndarray) -> CropResult:
         if not isinstance(frame_rgb, np.ndarray) or frame_rgb.ndim != 3 or frame_rgb.shape[2] != 3:
             raise InputError("the face tracker needs HxWx3 RGB frames: convert the frame first")

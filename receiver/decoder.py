@@ -120,12 +120,6 @@ class Receiver:
         return self.motion.decode(motion)
 
     @torch.no_grad()
-    def render(self, motion: avfr_pb2.MotionFrame, mel: np.ndarray) -> np.ndarray:
-        """One RGB uint8 frame for one motion packet (the previous frame again while a lost
-        packet keeps predicted motion undecodable)."""
-        return self.render_batch([motion], [mel])[0]
-
-    @torch.no_grad()
     def render_batch(
         self, motions: list[avfr_pb2.MotionFrame | None], mels: list[np.ndarray], hold: list[bool] | None = None
     ) -> list[np.ndarray]:

@@ -52,9 +52,6 @@ class JitterBuffer(Generic[T]):
     def held(self) -> int:
         return len(self._held)
 
-    def due_time(self, frame_index: int) -> float:
-        return frame_index / self.fps + self.delay_s
-
     def push(self, frame_index: int, item: T) -> bool:
         """Offer an arrived frame; False (and counted) when it is late, a duplicate or too far ahead."""
         self.stats.received += 1

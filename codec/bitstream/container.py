@@ -462,16 +462,6 @@ class AvfrReader:
             pos += framing[1] + framing[0] + CRC_BYTES
         return tuple(kinds) if pos == end else None
 
-    # -- the header
-
-    def header(self) -> avfr_pb2.StreamHeader:
-        """The stream header (the first packet), or a StreamError saying why there is none."""
-        for packet in self:
-            if packet.HasField("header"):
-                return packet.header
-            break
-        raise StreamError(f"{self.name} does not start with a stream header: it is damaged or empty")
-
 
 def _end_offset(f: BinaryIO, base: int) -> int:
     here = f.tell()

@@ -1,6 +1,6 @@
 """Layers shared by the networks.
 
-The down/up/same blocks, residual block, hourglass and anti-alias downsampling follow
+The down/up/same blocks, hourglass and anti-alias downsampling follow
 first-order-model (FOMM, Siarohin et al. 2019) since the AVFR-GAN paper reuses FOMM's
 keypoint detector and motion module without restating them. SPADE follows Park et al. 2019.
 
@@ -80,23 +80,6 @@ class AntiAliasDownsample(nn.Module):
         if step == 1:
             return F.interpolate(x, scale_factor=self.scale, mode="nearest")
         return x
-
-
-class ResBlock2d(nn.Module):
-    """FOMM residual block (pre-activation BN-ReLU-conv twice), keeps resolution."""
-
-    def __init__(self, channels: int, kernel_size: int = 3) -> None:
-        super().__init__()
-        pad = kernel_size // 2
-        self.norm1 = nn.BatchNorm2d(channels)
-        self.conv1 = nn.Conv2d(channels, channels, kernel_size, padding=pad)
-        self.norm2 = nn.BatchNorm2d(channels)
-        self.conv2 = nn.Conv2d(channels, channels, kernel_size, padding=pad)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(F.relu(self.norm1(x)))
-        out = self.conv2(F.relu(self.norm2(out)))
-        return x + out
 
 
 class SameBlock2d(nn.Module):

@@ -3,9 +3,9 @@
 Keeping the losses inside modules (as FOMM's GeneratorFullModel / DiscriminatorFullModel)
 keeps a trainer a short loop::
 
-    losses = gen_full(batch)                      # dict of weighted loss terms
+    losses, generated = gen_full(batch)           # dict of weighted loss terms, the model's outputs
     sum(losses.values()).backward(); opt_g.step()
-    d = disc_full(batch, gen_full.last_output)    # uses the prediction, detached
+    d = disc_full(batch, generated)               # uses the prediction, detached
     sum(d.values()).backward(); opt_d.step()
 
 The G backward also leaves gradients in the discriminator's parameters (the adversarial
@@ -14,8 +14,9 @@ term flows through D): zero D's gradients before its own backward, as FOMM does.
 Generator loss (paper eq. 4): L1 + LPIPS + equivariance (value + Jacobian) + adversarial,
 plus FOMM's feature matching and, when the batch carries landmarks, our landmark flow,
 keypoint-on-landmark and mouth-region terms, when their weights are non-zero; every weight comes from the
-``ModelConfig``. The dict holds only the weighted terms, so their sum is the total. A term
-whose weight is zero is not computed, and ``use_gan=False`` skips D entirely (GAN warm-up).
+training config's :class:`LossConfig`, the sizes from the model's own config. The dict holds only
+the weighted terms, so their sum is the total. A term whose weight is zero is not computed, and
+``use_gan=False`` skips D entirely (GAN warm-up).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from codec.config import ModelConfig
 from codec.losses.equivariance import RandomTransform, equivariance_losses
 from codec.losses.gan import discriminator_loss, feature_matching_loss, generator_adversarial_loss
 from codec.losses.keypoint_landmarks import keypoint_landmark_loss, mouth_keypoints
@@ -32,6 +32,7 @@ from codec.losses.mouth import crop_mouth
 from codec.losses.lpips import LPIPS
 from codec.model import AVFRModel
 from codec.networks.discriminator import Discriminator
+from codec.training.loss_config import LossConfig
 
 Batch = dict[str, torch.Tensor]
 
@@ -42,27 +43,29 @@ def target_rgb(batch: Batch, channels: int) -> torch.Tensor:
 
 
 class GeneratorFullModel(nn.Module):
-    """``forward(batch) -> {"l1", "perceptual", "equivariance_value", "equivariance_jacobian",
-    "gan", "feature_matching", "landmark_flow"}`` (weighted; absent when weight 0); outputs in ``last_output``."""
+    """``forward(batch) -> (losses, outputs)``, as FOMM's: ``losses`` holds {"l1", "perceptual",
+    "equivariance_value", "equivariance_jacobian", "gan", "feature_matching", "landmark_flow",
+    "keypoint_landmarks", "mouth_l1", "mouth_perceptual"} (weighted; absent when weight 0),
+    ``outputs`` the model's forward dict ("prediction", keypoints, deformation, ...)."""
 
     def __init__(
         self,
         model: AVFRModel,
         discriminator: Discriminator | None,
-        config: ModelConfig | None = None,
+        losses: LossConfig | None = None,
         lpips: LPIPS | None = None,
         mouth_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.model = model
-        self.cfg = config or model.config
+        self.cfg = model.config
+        self.weights = losses or LossConfig()
         self.discriminator = discriminator
-        if lpips is None and (self.cfg.loss_perceptual > 0 or self.cfg.loss_mouth_perceptual > 0):
-            lpips = LPIPS(self.cfg.lpips_backbone)
+        if lpips is None and (self.weights.loss_perceptual > 0 or self.weights.loss_mouth_perceptual > 0):
+            lpips = LPIPS(self.weights.lpips_backbone)
         self.lpips = lpips
         self.mouth_dropout = mouth_dropout
         self.mouth_kp = mouth_keypoints(self.cfg.keypoint_landmarks, self.cfg.landmark_keypoints)
-        self.last_output: dict[str, torch.Tensor] = {}
 
     def drop_mouth_motion(self, kp_source: torch.Tensor, kp_driving: torch.Tensor) -> torch.Tensor:
         """Training pairs the motion cannot explain (ours): in a random ``mouth_dropout`` share of
@@ -92,63 +95,62 @@ class GeneratorFullModel(nn.Module):
         return out
 
     def mouth(self, pred: torch.Tensor, real: torch.Tensor, landmarks: torch.Tensor) -> dict[str, torch.Tensor]:
-        cfg, losses = self.cfg, {}
+        w, losses = self.weights, {}
         pred_m, real_m = crop_mouth(pred, landmarks), crop_mouth(real, landmarks)
-        if cfg.loss_mouth_l1 > 0:
-            losses["mouth_l1"] = cfg.loss_mouth_l1 * (pred_m - real_m).abs().mean()
-        if cfg.loss_mouth_perceptual > 0 and self.lpips is not None:
-            losses["mouth_perceptual"] = cfg.loss_mouth_perceptual * self.lpips(pred_m, real_m).mean()
+        if w.loss_mouth_l1 > 0:
+            losses["mouth_l1"] = w.loss_mouth_l1 * (pred_m - real_m).abs().mean()
+        if w.loss_mouth_perceptual > 0 and self.lpips is not None:
+            losses["mouth_perceptual"] = w.loss_mouth_perceptual * self.lpips(pred_m, real_m).mean()
         return losses
 
     def keypoint_landmarks(self, out: dict[str, torch.Tensor], batch: Batch) -> torch.Tensor:
         cfg = self.cfg
         both = torch.cat([out["kp_source"], out["kp_driving"]])
         landmarks = torch.cat([batch["source_landmarks"], batch["driving_landmarks"]])
-        return cfg.loss_keypoint_landmarks * keypoint_landmark_loss(both, landmarks, cfg.keypoint_landmarks, cfg.image_size, cfg.landmark_keypoints)
+        return self.weights.loss_keypoint_landmarks * keypoint_landmark_loss(both, landmarks, cfg.keypoint_landmarks, cfg.image_size, cfg.landmark_keypoints)
 
     def equivariance(self, batch: Batch, kp_driving: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        cfg = self.cfg
+        w = self.weights
         driving = batch["driving"]
         transform = RandomTransform.random(
-            driving.shape[0], cfg.equivariance_sigma_affine, cfg.equivariance_sigma_tps, cfg.equivariance_points_tps, driving.device
+            driving.shape[0], w.equivariance_sigma_affine, w.equivariance_sigma_tps, w.equivariance_points_tps, driving.device
         )
         return equivariance_losses(self.model.keypoints, driving, kp_driving, transform)
 
     def adversarial(self, pred: torch.Tensor, real: torch.Tensor) -> dict[str, torch.Tensor]:
-        cfg, losses = self.cfg, {}
+        w, losses = self.weights, {}
         fake = self.discriminator(pred)
-        if cfg.loss_gan > 0:
-            losses["gan"] = cfg.loss_gan * generator_adversarial_loss(fake, cfg.gan_mode)
-        if cfg.loss_feature_matching > 0:
+        if w.loss_gan > 0:
+            losses["gan"] = w.loss_gan * generator_adversarial_loss(fake, w.gan_mode)
+        if w.loss_feature_matching > 0:
             with torch.no_grad():
                 real_scores = self.discriminator(real)
-            losses["feature_matching"] = cfg.loss_feature_matching * feature_matching_loss(real_scores, fake)
+            losses["feature_matching"] = w.loss_feature_matching * feature_matching_loss(real_scores, fake)
         return losses
 
-    def forward(self, batch: Batch, use_gan: bool = True) -> dict[str, torch.Tensor]:
-        cfg = self.cfg
+    def forward(self, batch: Batch, use_gan: bool = True) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        cfg, w = self.cfg, self.weights
         out = self.predict(batch)
-        self.last_output = out
         pred, real = out["prediction"], target_rgb(batch, cfg.image_channels)
-        losses: dict[str, torch.Tensor] = {"l1": cfg.loss_l1 * (pred - real).abs().mean()}
-        if self.lpips is not None and cfg.loss_perceptual > 0:
-            losses["perceptual"] = cfg.loss_perceptual * self.lpips(pred, real).mean()
-        if cfg.loss_equivariance_value > 0 or cfg.loss_equivariance_jacobian > 0:
+        losses: dict[str, torch.Tensor] = {"l1": w.loss_l1 * (pred - real).abs().mean()}
+        if self.lpips is not None and w.loss_perceptual > 0:
+            losses["perceptual"] = w.loss_perceptual * self.lpips(pred, real).mean()
+        if w.loss_equivariance_value > 0 or w.loss_equivariance_jacobian > 0:
             value, jac = self.equivariance(batch, out["kp_driving"])
-            losses["equivariance_value"] = cfg.loss_equivariance_value * value
-            losses["equivariance_jacobian"] = cfg.loss_equivariance_jacobian * jac
-        if cfg.loss_landmark_flow > 0 and "driving_landmarks" in batch:
+            losses["equivariance_value"] = w.loss_equivariance_value * value
+            losses["equivariance_jacobian"] = w.loss_equivariance_jacobian * jac
+        if w.loss_landmark_flow > 0 and "driving_landmarks" in batch:
             flow = landmark_flow_loss(
-                out["deformation"], batch["source_landmarks"], batch["driving_landmarks"], cfg.image_size, cfg.landmark_flow_tolerance_px
+                out["deformation"], batch["source_landmarks"], batch["driving_landmarks"], cfg.image_size, w.landmark_flow_tolerance_px
             )
-            losses["landmark_flow"] = cfg.loss_landmark_flow * flow
-        if cfg.loss_keypoint_landmarks > 0 and cfg.keypoint_landmarks and "driving_landmarks" in batch:
+            losses["landmark_flow"] = w.loss_landmark_flow * flow
+        if w.loss_keypoint_landmarks > 0 and cfg.keypoint_landmarks and "driving_landmarks" in batch:
             losses["keypoint_landmarks"] = self.keypoint_landmarks(out, batch)
-        if (cfg.loss_mouth_l1 > 0 or cfg.loss_mouth_perceptual > 0) and "driving_landmarks" in batch:
+        if (w.loss_mouth_l1 > 0 or w.loss_mouth_perceptual > 0) and "driving_landmarks" in batch:
             losses.update(self.mouth(pred, real, batch["driving_landmarks"]))
-        if use_gan and self.discriminator is not None and (cfg.loss_gan > 0 or cfg.loss_feature_matching > 0):
+        if use_gan and self.discriminator is not None and (w.loss_gan > 0 or w.loss_feature_matching > 0):
             losses.update(self.adversarial(pred, real))
-        return losses
+        return losses, out
 
 
 class DiscriminatorFullModel(nn.Module):
@@ -157,15 +159,13 @@ class DiscriminatorFullModel(nn.Module):
     ``generated`` is the prediction tensor or the generator's output dict; it is detached here.
     """
 
-    def __init__(self, model: AVFRModel | None, discriminator: Discriminator, config: ModelConfig | None = None) -> None:
+    def __init__(self, discriminator: Discriminator, losses: LossConfig | None = None) -> None:
         super().__init__()
-        if config is None and model is None:
-            raise ValueError("DiscriminatorFullModel needs a config or a model to read it from")
-        self.cfg = config or model.config  # type: ignore[union-attr]
+        self.weights = losses or LossConfig()
         self.discriminator = discriminator
 
     def forward(self, batch: Batch, generated: torch.Tensor | dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         pred = generated["prediction"] if isinstance(generated, dict) else generated
         real = target_rgb(batch, pred.shape[1])
-        loss = discriminator_loss(self.discriminator(real), self.discriminator(pred.detach()), self.cfg.gan_mode)
-        return {"disc": self.cfg.loss_gan * loss}
+        loss = discriminator_loss(self.discriminator(real), self.discriminator(pred.detach()), self.weights.gan_mode)
+        return {"disc": self.weights.loss_gan * loss}

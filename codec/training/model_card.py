@@ -29,6 +29,7 @@ from codec.training.evaluate import (
     speech_clip_names,
     summary_text,
 )
+from codec.training.loss_config import LossConfig, move_retired_overrides
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 PUBLIC_GRID = "cross_identity_public.png"  # the one grid that can be committed: no research-only pixels
@@ -187,16 +188,16 @@ def run_facts(run_dir: Path) -> dict:
     """What the card states about data and recipe, read from the run (never typed in by hand)."""
     import yaml
 
-    cfg = yaml.safe_load((run_dir / "train_config.yaml").read_text())
+    cfg = move_retired_overrides(yaml.safe_load((run_dir / "train_config.yaml").read_text()))
     data = Path(cfg["data"]).expanduser()
     index_path = data / "train" / "index.json" if (data / "train" / "index.json").is_file() else data / "index.json"
     index = json.loads(index_path.read_text())
     clips = [c for c in index["clips"] if c.get("split", "train") == "train"]
-    losses = ["L1", "LPIPS-" + load_model_config_name(cfg), "equivariance"]
-    overrides = cfg.get("model_overrides") or {}
-    if overrides.get("loss_landmark_flow"):
-        tol = overrides.get("landmark_flow_tolerance_px", 0)
-        losses.append(f"landmark flow (x{overrides['loss_landmark_flow']:g}{f', {tol:g} px tolerance' if tol else ''}; ours: docs/MODEL.md)")
+    weights = LossConfig.from_dict(cfg.get("losses") or {})
+    losses = ["L1", "LPIPS-" + weights.lpips_backbone, "equivariance"]
+    if weights.loss_landmark_flow:
+        tol = weights.landmark_flow_tolerance_px
+        losses.append(f"landmark flow (x{weights.loss_landmark_flow:g}{f', {tol:g} px tolerance' if tol else ''}; ours: docs/MODEL.md)")
     return {
         "clips": len(clips),
         "identities": len({c["identity"] for c in clips}),
@@ -222,12 +223,6 @@ def schedule_text(facts: dict, step: int) -> str:
 
 def gan_text(facts: dict, step: int) -> str:
     return f"GAN from step {facts['gan_start']}" if facts["gan_start"] < step else "no GAN phase (it was scheduled after the last step)"
-
-
-def load_model_config_name(cfg: dict) -> str:
-    from codec.config import load_config
-
-    return load_config(cfg["model"]).lpips_backbone
 
 
 def card_text(args: argparse.Namespace, final: dict, early: dict, model) -> str:

@@ -15,7 +15,7 @@ import math
 import os
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -35,6 +35,7 @@ from codec.training.checkpoint import load_checkpoint, save_checkpoint
 from codec.training.snapshot import fast_forward, load_snapshot, save_snapshot, warm_start
 from codec.training.dataset import PreparedDataset
 from codec.training.full_model import DiscriminatorFullModel, GeneratorFullModel
+from codec.training.loss_config import LossConfig, move_retired_overrides
 from codec.training.samples import save_sample_grid
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "train"
@@ -74,10 +75,14 @@ class TrainConfig:
     # the compact resumable snapshot (fp16 G + D, step; codec.training.snapshot), rewritten in place
     snapshot: str | None = None
     snapshot_every: int = 500
+    # changes to the model preset's architecture (codec/configs/<model>.yaml)
     model_overrides: dict[str, Any] = field(default_factory=dict)
+    losses: LossConfig = field(default_factory=LossConfig)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        """Also reads the configs written before the loss settings left the model config."""
+        values = move_retired_overrides(values)
         known = {f.name for f in fields(cls)}
         unknown = set(values) - known
         if unknown:
@@ -86,7 +91,15 @@ class TrainConfig:
         for key in ("betas", "lr_milestones"):
             if key in values:
                 values[key] = tuple(values[key])
+        values["losses"] = LossConfig.from_dict(values.get("losses") or {})
         return cls(**values)
+
+    def override(self, key: str, value: Any) -> None:
+        """``--override KEY=VALUE``: a loss setting, or else a change to the model's architecture."""
+        if key in {f.name for f in fields(LossConfig)}:
+            self.losses = replace(self.losses, **{key: value})
+        else:
+            self.model_overrides[key] = value
 
 
 def load_train_config(name_or_path: str) -> TrainConfig:
@@ -170,8 +183,8 @@ class Trainer:
         self.model_config = ModelConfig.from_dict({**base.to_dict(), **cfg.model_overrides})
         self.model = AVFRModel(self.model_config).to(device)
         self.discriminator = Discriminator(self.model_config).to(device)
-        self.gen_full = GeneratorFullModel(self.model, self.discriminator, self.model_config, mouth_dropout=cfg.mouth_dropout).to(device)
-        self.disc_full = DiscriminatorFullModel(self.model, self.discriminator, self.model_config).to(device)
+        self.gen_full = GeneratorFullModel(self.model, self.discriminator, cfg.losses, mouth_dropout=cfg.mouth_dropout).to(device)
+        self.disc_full = DiscriminatorFullModel(self.discriminator, cfg.losses).to(device)
         self.opt_g = torch.optim.Adam(self.model.parameters(), lr=cfg.lr_generator, betas=cfg.betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.lr_discriminator, betas=cfg.betas)
         self.sched_g, self.sched_d = self._schedulers()
@@ -249,8 +262,7 @@ class Trainer:
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if self.use_amp else nullcontext()
         self.model.train()
         with autocast:
-            gen_losses = self.gen_train(batch, use_gan=use_gan)
-            generated = self.gen_full.last_output
+            gen_losses, generated = self.gen_train(batch, use_gan=use_gan)
             loss_g = sum(gen_losses.values())
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
@@ -416,7 +428,7 @@ def train_from_cli(args: argparse.Namespace) -> int:
         key, sep, value = item.partition("=")
         if not sep:
             raise AvfrError(f"--override takes KEY=VALUE, not {item!r}")
-        cfg.model_overrides[key] = yaml.safe_load(value)
+        cfg.override(key, yaml.safe_load(value))
     path = train(cfg, device_name=args.device, resume=args.resume)
     print(f"trained model written to {path}")
     return 0

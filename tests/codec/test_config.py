@@ -62,3 +62,15 @@ def test_bad_configs_raise_model_error(tmp_path: Path, text: str) -> None:
 def test_unknown_preset() -> None:
     with pytest.raises(ModelError, match="presets"):
         load_config("no-such-preset")
+
+
+@pytest.mark.parametrize("name", available_presets())
+def test_every_preset_loads(name: str) -> None:
+    assert load_config(name).name == name
+
+
+def test_a_loss_setting_in_a_model_config_points_to_the_training_config(tmp_path: Path) -> None:
+    path = tmp_path / "old.yaml"
+    path.write_text("image_size: 128\nloss_gan: 0.5\n")
+    with pytest.raises(ModelError, match="training settings now.*losses:"):
+        load_config(path)

@@ -155,3 +155,34 @@ def test_cost_helpers(tiny_model: AVFRModel, tiny_config: ModelConfig) -> None:
     assert flops["keyframe"] == pytest.approx(flops["kp_detector"] + flops["source_encoders"], rel=0.05)
     parts = network_modules(tiny_model)
     assert sum(count_parameters(m) for ms in parts.values() for m in ms) == count_parameters(tiny_model)
+
+
+def test_a_saved_model_carries_the_architecture_only(tiny_model: AVFRModel, tmp_path: Path) -> None:
+    import json
+
+    from codec.config import RETIRED_LOSS_KEYS
+
+    path = tmp_path / "m.safetensors"
+    save_model(tiny_model, path)
+    assert not RETIRED_LOSS_KEYS & set(json.loads(read_metadata(path)["config"]))
+
+
+def test_a_model_file_with_the_old_loss_settings_still_loads(tiny_model: AVFRModel, tmp_path: Path) -> None:
+    """Model files written while ModelConfig held the loss weights carry them in their config."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    path = tmp_path / "old.safetensors"
+    save_model(tiny_model, path)
+    meta = read_metadata(path)
+    old = {**json.loads(meta["config"]), "lpips_backbone": "alex", "gan_mode": "ls", "loss_l1": 1.0, "loss_landmark_flow": 10.0,
+           "landmark_flow_tolerance_px": 2.0, "equivariance_points_tps": 5}  # fmt: skip
+    save_file(load_file(str(path)), str(path), metadata={**meta, "config": json.dumps(old)})
+    assert load_model(path).config == tiny_model.config
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[2] / "codec" / "weights").glob("*.safetensors")), ids=lambda p: p.name)
+def test_every_committed_model_file_loads(path: Path) -> None:
+    model = load_model(path)
+    assert model.weights_sha256 == file_sha256(path)

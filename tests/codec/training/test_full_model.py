@@ -8,6 +8,7 @@ from codec.losses.lpips import LPIPS
 from codec.model import AVFRModel
 from codec.networks.discriminator import Discriminator
 from codec.training.full_model import DiscriminatorFullModel, GeneratorFullModel
+from codec.training.loss_config import LossConfig
 
 SUBNETS = [
     "kp_detector",
@@ -22,11 +23,14 @@ SUBNETS = [
 ]
 
 
-def make(cfg: ModelConfig, pretrained_lpips: bool = False) -> tuple[AVFRModel, Discriminator, GeneratorFullModel, DiscriminatorFullModel]:
+def make(
+    cfg: ModelConfig, losses: LossConfig | None = None, pretrained_lpips: bool = False
+) -> tuple[AVFRModel, Discriminator, GeneratorFullModel, DiscriminatorFullModel]:
     torch.manual_seed(0)
+    losses = losses or LossConfig()
     model, disc = AVFRModel(cfg), Discriminator(cfg)
-    gen_full = GeneratorFullModel(model, disc, cfg, lpips=LPIPS(cfg.lpips_backbone, pretrained=pretrained_lpips))
-    return model, disc, gen_full, DiscriminatorFullModel(model, disc, cfg)
+    gen_full = GeneratorFullModel(model, disc, losses, lpips=LPIPS(losses.lpips_backbone, pretrained=pretrained_lpips))
+    return model, disc, gen_full, DiscriminatorFullModel(disc, losses)
 
 
 def grad_norm(module: torch.nn.Module) -> float:
@@ -34,22 +38,20 @@ def grad_norm(module: torch.nn.Module) -> float:
 
 
 def test_losses_dict(tiny_config: ModelConfig, tiny_batch: dict[str, torch.Tensor]) -> None:
-    cfg = dataclasses.replace(tiny_config, loss_feature_matching=1.0)
-    _, _, gen_full, disc_full = make(cfg)
-    losses = gen_full(tiny_batch)
+    _, _, gen_full, disc_full = make(tiny_config, LossConfig(loss_feature_matching=1.0))
+    losses, generated = gen_full(tiny_batch)
     assert set(losses) == {"l1", "perceptual", "equivariance_value", "equivariance_jacobian", "gan", "feature_matching"}
     assert all(v.ndim == 0 and torch.isfinite(v) for v in losses.values())
-    assert gen_full.last_output["prediction"].shape == (2, 3, 64, 64)
-    d = disc_full(tiny_batch, gen_full.last_output)
+    assert generated["prediction"].shape == (2, 3, 64, 64)
+    d = disc_full(tiny_batch, generated)
     assert set(d) == {"disc"} and torch.isfinite(d["disc"])
 
 
 def test_landmark_flow_term_when_the_batch_has_landmarks(tiny_config: ModelConfig, tiny_batch: dict[str, torch.Tensor]) -> None:
-    cfg = dataclasses.replace(tiny_config, loss_landmark_flow=10.0)
-    model, _, gen_full, _ = make(cfg)
+    model, _, gen_full, _ = make(tiny_config, LossConfig(loss_landmark_flow=10.0))
     lm = torch.rand(2, 468, 2) * 0.5 + 0.25
-    assert "landmark_flow" not in gen_full(tiny_batch, use_gan=False)  # no landmarks, no term
-    losses = gen_full({**tiny_batch, "source_landmarks": lm, "driving_landmarks": lm + 0.05}, use_gan=False)
+    assert "landmark_flow" not in gen_full(tiny_batch, use_gan=False)[0]  # no landmarks, no term
+    losses, _ = gen_full({**tiny_batch, "source_landmarks": lm, "driving_landmarks": lm + 0.05}, use_gan=False)
     assert losses["landmark_flow"] > 0
     losses["landmark_flow"].backward()
     assert grad_norm(model.kp_detector) > 0 and grad_norm(model.dense_motion) > 0
@@ -57,7 +59,7 @@ def test_landmark_flow_term_when_the_batch_has_landmarks(tiny_config: ModelConfi
 
 def test_use_gan_false_skips_discriminator(tiny_config: ModelConfig, tiny_batch: dict[str, torch.Tensor]) -> None:
     _, _, gen_full, _ = make(tiny_config)
-    assert "gan" not in gen_full(tiny_batch, use_gan=False)
+    assert "gan" not in gen_full(tiny_batch, use_gan=False)[0]
 
 
 def test_gradients_reach_every_subnetwork(tiny_config: ModelConfig, tiny_batch: dict[str, torch.Tensor]) -> None:
@@ -67,11 +69,12 @@ def test_gradients_reach_every_subnetwork(tiny_config: ModelConfig, tiny_batch: 
     opt_d = torch.optim.Adam(disc.parameters(), 1e-3)
     for _ in range(2):
         opt_g.zero_grad()
-        sum(gen_full(tiny_batch).values()).backward()
+        losses, generated = gen_full(tiny_batch)
+        sum(losses.values()).backward()
         norms = {name: grad_norm(model.get_submodule(name)) for name in SUBNETS}
         opt_g.step()
         opt_d.zero_grad()
-        sum(disc_full(tiny_batch, gen_full.last_output).values()).backward()
+        sum(disc_full(tiny_batch, generated).values()).backward()
         opt_d.step()
     assert all(v > 0 for v in norms.values()), norms
     assert grad_norm(disc) > 0
@@ -85,7 +88,7 @@ def test_light_training_step_with_real_lpips(lpips_weights: None, tiny_batch: di
     cfg = load_config("light-128")
     model, disc, gen_full, disc_full = make(cfg, pretrained_lpips=True)
     batch = dummy_inputs(cfg, batch=1)
-    losses = gen_full(batch)
+    losses, _ = gen_full(batch)
     sum(losses.values()).backward()
     assert 0 < losses["perceptual"].item() < 2
 
@@ -98,11 +101,9 @@ def with_landmarks(batch: dict[str, torch.Tensor], seed: int = 0) -> dict[str, t
 
 
 def test_keypoint_and_mouth_terms(tiny_config: ModelConfig, tiny_batch: dict[str, torch.Tensor]) -> None:
-    cfg = dataclasses.replace(
-        tiny_config, keypoint_landmarks=[13, 14, 61, 291], loss_keypoint_landmarks=10.0, loss_mouth_l1=1.0, loss_mouth_perceptual=1.0
-    )
-    model, _, gen_full, _ = make(cfg)
-    losses = gen_full(with_landmarks(tiny_batch), use_gan=False)
+    cfg = dataclasses.replace(tiny_config, keypoint_landmarks=[13, 14, 61, 291])
+    model, _, gen_full, _ = make(cfg, LossConfig(loss_keypoint_landmarks=10.0, loss_mouth_l1=1.0, loss_mouth_perceptual=1.0))
+    losses, _ = gen_full(with_landmarks(tiny_batch), use_gan=False)
     assert {"keypoint_landmarks", "mouth_l1", "mouth_perceptual"} <= set(losses)
     sum(losses.values()).backward()
     assert grad_norm(model.kp_detector) > 0
@@ -111,7 +112,7 @@ def test_keypoint_and_mouth_terms(tiny_config: ModelConfig, tiny_batch: dict[str
 def test_mouth_dropout_holds_only_the_mouth_keypoints(tiny_config: ModelConfig) -> None:
     cfg = dataclasses.replace(tiny_config, keypoint_landmarks=[13, 14, 61, 291, 159, 145])
     model = AVFRModel(cfg)
-    gen_full = GeneratorFullModel(model, None, cfg, lpips=LPIPS("alex", pretrained=False), mouth_dropout=1.0)
+    gen_full = GeneratorFullModel(model, None, lpips=LPIPS("alex", pretrained=False), mouth_dropout=1.0)
     kp_s, kp_d = torch.rand(2, 10, 6), torch.rand(2, 10, 6)
     out = gen_full.drop_mouth_motion(kp_s, kp_d)
     assert torch.equal(out[:, 4:], kp_d[:, 4:])  # eyes and free keypoints untouched

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+import json
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,10 @@ import torch
 from codec.config import ModelConfig, load_config
 from codec.errors import ModelError
 from codec.model import AVFRModel, save_model
-from codec.training.snapshot import read_snapshot, warm_start
-from codec.training.train import DistInfo, Trainer, load_train_config, train
+from codec.training.checkpoint import save_checkpoint
+from codec.training.loss_config import LossConfig
+from codec.training.snapshot import read_snapshot, save_snapshot, warm_start
+from codec.training.train import DistInfo, Trainer, TrainConfig, load_train_config, train
 
 
 def tiny(run_dir: Path, data: Path, snapshot: Path, **overrides):
@@ -57,3 +60,36 @@ def test_warm_start_copies_the_matching_core(tmp_path: Path) -> None:
     copied, fresh = warm_start(big, path)
     assert fresh > 0 and copied == len(small.state_dict())
     assert torch.allclose(big.generator.final.weight, small.generator.final.weight)
+
+
+def old_layout_config(run_dir: Path, snapshot: Path) -> dict:
+    """A tiny run's config as `avfr train` wrote it (snapshot metadata, checkpoint, run folder)
+    while ModelConfig held the loss settings: they sat in model_overrides."""
+    cfg = {k: v for k, v in asdict(load_train_config("tiny")).items() if k != "losses"}
+    overrides = {"image_size": 128, "loss_gan": 0.5, "loss_landmark_flow": 10.0, "landmark_flow_tolerance_px": 2.0}
+    return json.loads(json.dumps({**cfg, "run_dir": str(run_dir), "snapshot": str(snapshot), "model_overrides": overrides}))
+
+
+def test_a_run_written_before_the_loss_settings_moved_still_resumes(tmp_path: Path) -> None:
+    """Snapshot and full checkpoint written as before: same networks, step and loss weights."""
+    snapshot, old_run = tmp_path / "snapshot.safetensors", tmp_path / "old_run"
+    old = old_layout_config(old_run, snapshot)
+    torch.manual_seed(1)
+    writer = Trainer(TrainConfig.from_dict(old), torch.device("cpu"), DistInfo())
+    writer.step = 3
+    modules, opts, scheds = writer._state()
+    save_snapshot(snapshot, modules, writer.step, old)
+    save_checkpoint(old_run / "last.safetensors", modules, opts, scheds, writer.step, extra={"train_config": old})
+
+    expected = LossConfig(loss_gan=0.5, loss_landmark_flow=10.0, landmark_flow_tolerance_px=2.0)
+    tensors, meta = read_snapshot(snapshot)
+    from_snapshot = Trainer(TrainConfig.from_dict({**json.loads(meta["train_config"]), "run_dir": str(tmp_path / "new")}), torch.device("cpu"), DistInfo())
+    from_checkpoint = Trainer(TrainConfig.from_dict(old), torch.device("cpu"), DistInfo())
+    for trainer in (from_snapshot, from_checkpoint):
+        assert trainer.resume() and trainer.step == 3
+        assert trainer.gen_full.weights == trainer.disc_full.weights == expected
+        assert trainer.model_config.image_size == 128
+    for name, value in from_snapshot.model.state_dict().items():
+        assert torch.equal(value, tensors[f"model.{name}"].to(value.dtype)), name
+    for name, value in writer.discriminator.state_dict().items():
+        assert torch.equal(value, from_checkpoint.discriminator.state_dict()[name]), name
