@@ -27,7 +27,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -35,6 +35,10 @@ from benchmarks import vvc
 from benchmarks.bdrate import Curve, bd_rate
 from benchmarks.provenance import refuse_overwrite, run_cli, write_results
 from benchmarks.rd import BD_METRICS, DEFAULT_DATA, REPO, CurveScores, _qps, list_clips, sender_crops
+from codec.progress import progress_bar
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 CHOOSE_ON = ("lpips", "dists")
 
@@ -65,11 +69,14 @@ def candidates(presets: Sequence[str] = vvc.PRESETS, intra_periods: Sequence[int
     return out + ([replace(base, perceptual_qpa=True)] if qpa else [])
 
 
-def sweep_clip(frames: np.ndarray, config: vvc.VVCConfig, qps: Sequence[int], scores: CurveScores) -> list[dict]:
+def sweep_clip(frames: np.ndarray, config: vvc.VVCConfig, qps: Sequence[int], scores: CurveScores, bar: tqdm | None = None) -> list[dict]:
     out = []
     for qp in qps:
         p = vvc.vvc_point(frames, qp, config)
         out.append({"qp": qp, "kbps": p.kbps, "encode_fps": p.encode_fps, **scores(frames, p.decoded_frames)})
+        if bar is not None:
+            bar.set_postfix_str(f"{config.label()} QP {qp}", refresh=False)
+            bar.update(len(frames))
     return out
 
 
@@ -87,10 +94,12 @@ def run(cfg: SweepConfig, argv: Sequence[str] = ()) -> dict:
     references = [sender_crops(c, max_frames=cfg.max_frames) for c in clips]
     scores = CurveScores(cfg.metric_stride)
     results = []
-    for config in cfg.candidates:
-        t = time.perf_counter()
-        per_clip = [sweep_clip(ref, config, cfg.qps, scores) for ref in references]
-        results.append({"config": asdict(config), "label": config.label(), "per_clip": per_clip, "seconds": time.perf_counter() - t})
+    total = len(cfg.candidates) * len(cfg.qps) * sum(len(r) for r in references)
+    with progress_bar(total=total, desc="vvc sweep", unit="frame") as bar:  # ~30 min of VVenC: say where it is
+        for config in cfg.candidates:
+            t = time.perf_counter()
+            per_clip = [sweep_clip(ref, config, cfg.qps, scores, bar) for ref in references]
+            results.append({"config": asdict(config), "label": config.label(), "per_clip": per_clip, "seconds": time.perf_counter() - t})
     base = results[0]
     for r in results:
         r["bd_rate_vs_default"] = {m: bd_rate(curve_of(base["per_clip"], m), curve_of(r["per_clip"], m)).value for m in BD_METRICS}
