@@ -4,7 +4,7 @@ Run: ``nice python -m benchmarks.model_cost`` (add ``--quick`` for fewer repeats
 ``benchmarks/results/model_cost.json`` and ``.md``; docs/MODEL.md quotes the table.
 
 Times are inference, batch 1, ``torch.set_num_threads(threads)``, eval mode, no_grad,
-median of ``repeats`` after a warm-up. For light-128 it also times a whole training step
+median of ``repeats`` after a warm-up. For the default (light-256) it also times a whole training step
 (G forward + backward with L1 + LPIPS + equivariance + GAN, Adam step, then the D step) at
 batch 4, which is what decides whether the model trains on our 2-core CPU machines. The
 load average is recorded before and after: these machines are shared, so a high load means
@@ -31,8 +31,8 @@ from codec.networks.discriminator import Discriminator
 
 
 RESULTS = Path(__file__).resolve().parent / "results"
-CONFIGS = ("paper-256", "light-128")
-TRAIN_CONFIG = "light-128"
+CONFIGS = ("paper-256", "light-256", "light-128")
+TRAIN_CONFIG = "light-256"
 TRAIN_BATCH = 4
 
 

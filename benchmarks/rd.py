@@ -15,9 +15,10 @@ low-delay B, one IDR), so both codecs are scored against identical pixels.
 Codec points per clip:
 
 * ``avfr``: the clip encoded to .avfr and decoded by the receiver
-  (``receiver.decoder.open_stream``, the code path of ``decode_file``). The light model renders
-  128 px; its frames are upsampled to 256 with bicubic (the receiver's own ``resize_frame``,
-  torch bicubic) before scoring. Bits: see *Bit accounting*.
+  (``receiver.decoder.open_stream``, the code path of ``decode_file``). The default model
+  (light-256) renders 256 px; a smaller model's frames (light-128: 128 px) are upsampled to 256
+  with bicubic (the receiver's own ``resize_frame``, torch bicubic) before scoring. Bits: see
+  *Bit accounting*.
 * ``repeat-keyframe``: the zero-motion floor: the receiver's decoded keyframe (upsampled the
   same way) shown for every frame; bits = the keyframe's coded bytes only.
 * ``avfr-<preset>``: avfr's own curve, one point per encoder preset (``sender/presets.py``,
@@ -672,7 +673,7 @@ def markdown(result: dict) -> str:
         "frame, mean) and adaptive keyframe refresh; avfr-1key = the same without refresh (first keyframe only); avfr-raw = "
         f"the paper's setting: raw FP16 motion ({_fmt(agg.get('avfr-raw', {}).get('motion_bits_per_frame'), 0)} bits per frame) "
         "and one keyframe. All three carry the same keypoints (one sender pass; `codec.bitstream.transcode` makes each stream).",
-        "- avfr frames are the receiver's output (128 px for the light model) upsampled to 256 with bicubic; the reference is "
+        "- avfr frames are the receiver's output at the model's size (256 px for light-256; a 128-px model's are upsampled to 256 with bicubic); the reference is "
         "the sender's 256 px face crops, which VVC codes too.",
         f"- PSNR (RGB) on every frame; SSIM, LPIPS-Alex, ID-sim (SFace cosine, higher is better), LMD (MediaPipe NME, "
         f"inter-ocular) on 1 in {cfg['metric_stride']} frames; DISTS on 1 in {cfg['slow_metric_stride']}; FID over the "

@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path, nargs="?", help="the run's folder (train_config.yaml, log.csv); not needed with --mouth-plot-only")
     parser.add_argument("--model", type=Path, required=True, help="the model to ship (fp16 safetensors)")
-    parser.add_argument("--early", type=Path, default=None, help="the same run's checkpoint at 1/10 of the steps")
+    parser.add_argument("--early", type=Path, default=None, help="the same run's checkpoint at 1/10 of the steps (or at step 0 of a warm-started run)")
     parser.add_argument("--data", type=Path, default=Path("~/.cache/avfr/prepared/dev").expanduser())
     parser.add_argument("--stills", type=Path, default=None, help="folder of photos for the cross-identity grid")
     parser.add_argument("--max-frames", type=int, default=100)
@@ -198,6 +198,12 @@ def run_facts(run_dir: Path) -> dict:
     if weights.loss_landmark_flow:
         tol = weights.landmark_flow_tolerance_px
         losses.append(f"landmark flow (x{weights.loss_landmark_flow:g}{f', {tol:g} px tolerance' if tol else ''}; ours: docs/MODEL.md)")
+    if weights.loss_keypoint_landmarks:
+        losses.append(f"keypoints on lip landmarks (x{weights.loss_keypoint_landmarks:g})")
+    if weights.loss_mouth_l1 or weights.loss_mouth_perceptual:
+        losses.append(f"mouth-region L1 (x{weights.loss_mouth_l1:g}) and LPIPS (x{weights.loss_mouth_perceptual:g})")
+    if cfg.get("mouth_dropout"):
+        losses.append(f"the mouth's motion withheld in {100 * cfg['mouth_dropout']:g}% of samples (only the speech explains it)")
     return {
         "clips": len(clips),
         "identities": len({c["identity"] for c in clips}),
@@ -206,9 +212,11 @@ def run_facts(run_dir: Path) -> dict:
         "lr": cfg["lr_generator"],
         "batch": cfg["batch_size"],
         "gan_start": cfg["gan_start_step"],
-        "milestones": [round(m * cfg["steps"]) if m < 1 else m for m in cfg["lr_milestones"]],
+        "milestones": [int(m * cfg["steps"]) for m in cfg["lr_milestones"]],  # fractions of the run, as the trainer reads them
         "losses": " + ".join(losses),
         "config": cfg["model"],
+        "sizes": " ".join(str(n) for n in index.get("sizes", [])),
+        "warm_start": cfg.get("init_from"),
     }
 
 
@@ -219,6 +227,14 @@ def schedule_text(facts: dict, step: int) -> str:
     return f"lr x0.1 at step {', '.join(map(str, done))}" + (
         f" (a later drop at {', '.join(str(m) for m in facts['milestones'] if m > step)} was not reached)" if len(done) < len(facts["milestones"]) else ""
     )
+
+
+def early_label(meta_early: dict) -> str:
+    return "same run at step 0 (its warm start)" if meta_early.get("train_step") == "0" else "same run, early checkpoint"
+
+
+def warm_start_text(facts: dict) -> str:
+    return f", warm-started from `{facts['warm_start']}`" if facts.get("warm_start") else ""
 
 
 def gan_text(facts: dict, step: int) -> str:
@@ -234,7 +250,7 @@ def card_text(args: argparse.Namespace, final: dict, early: dict, model) -> str:
     f, e = final["mean"], early["mean"]
     rows = [
         ("shipped model", meta.get("train_step", "?"), f["lpips"], f["psnr_db"]),
-        ("same run, early checkpoint", meta_early.get("train_step", "?"), e["lpips"], e["psnr_db"]),
+        (early_label(meta_early), meta_early.get("train_step", "?"), e["lpips"], e["psnr_db"]),
         ("repeat the keyframe (no motion)", "-", f["repeat_keyframe_lpips"], f["repeat_keyframe_psnr_db"]),
     ]
     table = "\n".join(f"| {n} | {s} | {lp:.4f} | {ps:.2f} |" for n, s, lp, ps in rows)
@@ -246,12 +262,12 @@ The default model bundled with avfr (`codec/weights/{args.model.name}`, fp16).
 
 - **Network**: AVFR-GAN as in `docs/MODEL.md`, configuration `{facts['config']}` ({size}x{size},
   10 keypoints with Jacobians), {count_parameters(model) / 1e6:.2f} M parameters (receiver side).
-- **Data**: `avfr prepare ../shared/data/talking-heads/train/ ... --max-seconds-per-identity`:
+- **Data**: `avfr prepare ../shared/data/talking-heads/train/ DIR --sizes {facts['sizes']}`:
   {facts['clips']} clips of {facts['identities']} identities ({facts['frames']} frames of 25 fps face crops,
   {facts['skipped']} clips skipped for want of a face), sampling balanced by identity. Research-only
   data: no frame of it is in this repository.
 - **Training**: `avfr train {facts['config']}`: Adam {facts['lr']:g}, betas 0.5/0.999, {schedule_text(facts, step)};
-  {facts['losses']}; {gan_text(facts, step)}; {step} steps of batch {facts['batch']}.
+  {facts['losses']}; {gan_text(facts, step)}; {step} steps of batch {facts['batch']}{warm_start_text(facts)}.
   Compute: {args.compute or 'see the closing notes'}.{history}
 - **Loss curves**: `loss_curves.png` beside this file.
 

@@ -1,4 +1,4 @@
-"""A small real prepared set (two short dev clips), made once per test session."""
+"""A small real prepared set (two short dev clips, at the default model's 256 px and at 128), made once per test session."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def prepared(talking_heads: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     for name in CLIPS:
         (raw / name).symlink_to(talking_heads / "dev" / name)
     out = tmp_path_factory.mktemp("prepared")
-    report = prepare(raw, out, sizes=(128,), manifest=talking_heads / "MANIFEST.tsv", progress=False)
+    report = prepare(raw, out, sizes=(256, 128), manifest=talking_heads / "MANIFEST.tsv", progress=False)
     assert report.clips_done == 2 and not report.clips_skipped, report.summary()
     return out
 

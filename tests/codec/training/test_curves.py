@@ -64,7 +64,7 @@ def test_checkpoints_of_two_sizes_are_judged_on_the_same_clips(prepared: Path, t
     from codec.errors import InputError
 
     _export(tmp_path, 100, image_size=128)
-    _export(tmp_path, 200, image_size=64)  # the fixture prepared 128 px crops only
+    _export(tmp_path, 200, image_size=64)  # the fixture prepared 256 and 128 px crops, none at 64
     settings = curves.CurveSettings(str(prepared), clips=2, frames=4)
     try:
         curves.update(tmp_path, settings)

@@ -18,7 +18,7 @@ CLIPS = ["ali-vilab__dreamtalk__W011_front_angry_level3_001.mp4", "rizkiarm__Lip
 @pytest.mark.data
 def test_prepare_writes_index_crops_and_features(prepared: Path) -> None:
     index = json.loads((prepared / "index.json").read_text())
-    assert index["sizes"] == [128]
+    assert index["sizes"] == [256, 128]
     by_file = {c["file"]: c for c in index["clips"]}
     grid = by_file["rizkiarm__LipNet__lbbc2a.mpg"]
     assert grid["identity"] == "grid_E" and grid["split"] == "eval" and grid["has_audio"]
