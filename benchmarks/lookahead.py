@@ -27,11 +27,12 @@ import torch
 
 from benchmarks.provenance import write_results
 from codec import audio_features
-from codec.evaluation import psnr
-from codec.face_measures import FaceMeasures, as_frames, crop_mouths, mean_over_clips
+from codec.evaluation import finite_psnr
+from codec.face_measures import FaceMeasures, crop_mouths, mean_over_clips
 from codec.losses.lpips import LPIPS
 from codec.media import video_io
 from codec.model import load_model
+from codec.model_input import to_uint8_rgb
 from codec.progress import progress_bar
 from codec.training.evaluate import ClipFrames, dev_clips
 from codec.zoo import default_model_path
@@ -67,7 +68,7 @@ def live_windows(wave: np.ndarray, frames: list[int], fps: float, lookahead_ms: 
 
 
 def _psnr_sum(pred: torch.Tensor, real: torch.Tensor) -> float:
-    return sum(min(psnr(a, b), 100.0) for a, b in zip(as_frames(pred), as_frames(real)))
+    return sum(finite_psnr(a, b) for a, b in zip(to_uint8_rgb(pred), to_uint8_rgb(real)))
 
 
 class Scorer:

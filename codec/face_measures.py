@@ -201,11 +201,6 @@ def as_pictures(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div_(255.0)
 
 
-def as_frames(pictures: torch.Tensor) -> np.ndarray:
-    """uint8 NxHxWx3 from [N, >=3, H, W] pictures in [0, 1] (what MediaPipe reads)."""
-    return (pictures[:, :3].clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
-
-
 def picture_size(frames: np.ndarray | torch.Tensor) -> int:
     return int(frames.shape[-1] if isinstance(frames, torch.Tensor) else frames.shape[2])
 
@@ -273,7 +268,9 @@ class FaceMeasures:
 
     def track(self, frames: np.ndarray | torch.Tensor) -> FaceTrack:
         """``frames``: uint8 NxHxWx3, or [N, C, H, W] pictures in [0, 1]."""
-        return track(as_frames(frames) if isinstance(frames, torch.Tensor) else frames, self.config)
+        from codec.model_input import to_uint8_rgb
+
+        return track(to_uint8_rgb(frames) if isinstance(frames, torch.Tensor) else frames, self.config)
 
     def compare(self, real: np.ndarray | torch.Tensor, real_track: FaceTrack, decoded: np.ndarray | torch.Tensor) -> FaceComparison:
         """``real`` and ``decoded``: uint8 NxHxWx3 frames or [N, C, H, W] pictures in [0, 1], of
@@ -321,7 +318,6 @@ __all__ = [
     "mouth_lpips",
     "lip_indices",
     "mean_over_clips",
-    "as_frames",
     "as_pictures",
     "FACE_KEYS",
     "SERIES",

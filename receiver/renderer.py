@@ -53,6 +53,7 @@ class LiveRenderer:
 
     def _preload_model(self) -> None:
         from codec.errors import ModelError
+        from codec.model import warm_up
         from codec.zoo import load_for_encoding
 
         from codec.model_input import ModelInputMaker
@@ -67,12 +68,13 @@ class LiveRenderer:
         except ModelError:
             self._preloaded = None  # _load_model says what is wrong once the stream names its model
             return
-        warm_up_networks(self._preloaded)
+        warm_up(self._preloaded)
 
     def _load_model(self, header: avfr_pb2.StreamHeader) -> None:
         """Runs in the worker, after the preload: the preloaded model if it is the stream's."""
         from codec.zoo import resolve_model_for_stream
-        from receiver.decoder import Receiver, pick_device
+        from codec.model import pick_device
+        from receiver.decoder import Receiver
 
         model = self._preloaded
         if model is None or (header.model_sha256 and model.weights_sha256 != header.model_sha256):
@@ -85,7 +87,7 @@ class LiveRenderer:
 
     def _apply_keyframe(self, keyframe: avfr_pb2.Keyframe) -> None:
         from codec.media.keyframe import decode_keyframe
-        from receiver.decoder import resize_frame
+        from codec.model_input import resize_frame
 
         self.receiver.on_keyframe(keyframe)
         if self.picture is None:  # nothing rendered yet: show the keyframe itself
@@ -110,7 +112,7 @@ class LiveRenderer:
         return True
 
     def _render(self, index: int, keypoints: np.ndarray, fps: float) -> None:
-        from receiver.decoder import resize_frame
+        from codec.model_input import resize_frame
 
         started = time.perf_counter()
         mel = self.audio.window(index, fps)
@@ -136,14 +138,3 @@ class LiveRenderer:
     def close(self) -> None:
         self.worker.shutdown(wait=True)
 
-
-def warm_up_networks(model) -> None:  # noqa: ANN001 (codec.model.AVFRModel)
-    """One reconstruction on zeros: the first real frame should not pay for set-up."""
-    import torch
-
-    from codec.audio_features import silence_window
-
-    with torch.no_grad():
-        size = model.config.image_size
-        state = model.encode_source(torch.zeros(1, 5, size, size))
-        model.reconstruct(state, state.keypoints, torch.from_numpy(silence_window()).float()[None, None])

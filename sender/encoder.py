@@ -161,7 +161,8 @@ class Sender:
         h.model_id = self.model.config.name
         h.model_sha256 = self.model.weights_sha256 or ""
         h.width = h.height = self.size
-        h.fps_num, h.fps_den = _fps_rational(self.options.fps)
+        rate = video_io.fps_fraction(self.options.fps)
+        h.fps_num, h.fps_den = rate.numerator, rate.denominator
         h.num_keypoints = self.model.config.num_kp
         h.keypoint_layout = avfr_pb2.KEYPOINT_LAYOUT_XY_JACOBIAN
         self.motion.fill_header(h)
@@ -308,12 +309,6 @@ class Sender:
         a.data = data.data
         self._audio_next_pts = data.pts_samples + data.n_samples
         return packet
-
-
-def _fps_rational(fps: float) -> tuple[int, int]:
-    if abs(fps - round(fps)) < 1e-6:
-        return int(round(fps)), 1
-    return int(round(fps * 1001)), 1001
 
 
 def encode_file(
