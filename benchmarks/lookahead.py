@@ -27,6 +27,7 @@ import torch
 
 from benchmarks.provenance import write_results
 from codec import audio_features
+from codec.defaults import prepared_dir
 from codec.evaluation import finite_psnr
 from codec.face_measures import FaceMeasures, crop_mouths, mean_over_clips
 from codec.losses.lpips import LPIPS
@@ -190,7 +191,7 @@ def plot(result: dict, path: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.lookahead", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("~/.cache/avfr/prepared/dev").expanduser(), help="prepared dev set (avfr prepare)")
+    parser.add_argument("--data", type=Path, default=prepared_dir("dev"), help="prepared dev set (avfr prepare)")
     parser.add_argument("--raw", type=Path, default=DEFAULT_RAW, help="the raw dev clips (their speech)")
     parser.add_argument("--model", type=Path, default=None, help="default: the bundled model")
     parser.add_argument("--max-frames", type=int, default=100, help="frames per clip (the first is the keyframe)")

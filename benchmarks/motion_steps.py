@@ -29,6 +29,7 @@ import torch
 
 from benchmarks.provenance import write_results
 from codec.bitstream.compact_motion import CompactMotionEncoder, CompactMotionParams
+from codec.defaults import prepared_dir
 from codec.evaluation import finite_psnr
 from codec.losses.lpips import LPIPS
 from codec.model import load_model
@@ -210,7 +211,7 @@ def plot(result: dict, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("~/.cache/avfr/prepared/dev").expanduser())
+    parser.add_argument("--data", type=Path, default=prepared_dir("dev"))
     parser.add_argument("--model", type=Path, default=None, help="default: the bundled model")
     parser.add_argument("--max-frames", type=int, default=30, help="frames per clip (the first is the keyframe)")
     parser.add_argument("--lpips-budget", type=float, default=0.005)

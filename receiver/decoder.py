@@ -20,6 +20,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from codec import defaults
 from codec.audio_features import AudioFeatureConfig, log_mel, mel_window, silence_window
 from codec.bitstream import motion as motion_coding
 from codec.bitstream.container import AvfrReader, DamagedRange
@@ -39,7 +40,7 @@ from proto import avfr_pb2
 @dataclass
 class DecodeOptions:
     model_path: Path | None = None
-    device: str = "auto"
+    device: str = defaults.DEVICE
     output_size: int | None = None
     batch_size: int = 8  # motion frames per network call when decoding a file (a live call renders 1)
     label: bool | None = None  # the visible label (codec/marking.py); None: on for a stream from a chosen photo

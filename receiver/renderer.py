@@ -60,14 +60,15 @@ class LiveRenderer:
 
         # Everything slow to start, before the call, not on its first frames (measured: nothing
         # was shown for the first ~3 s). The first log-mel imports librosa and builds its filter
-        # bank (1.5 s); a MediaPipe session takes ~0.6 s (made for the usual stream size).
+        # bank (1.5 s); a MediaPipe session takes ~0.6 s (made at the preloaded model's size,
+        # which is the stream's when the stream is that model's).
         self.audio.window(0, 25.0)
-        self._preloaded_inputs = ModelInputMaker(256, static_image_mode=True)
         try:
             self._preloaded = load_for_encoding(self.model_path)
         except ModelError:
             self._preloaded = None  # _load_model says what is wrong once the stream names its model
             return
+        self._preloaded_inputs = ModelInputMaker(self._preloaded.config.image_size, static_image_mode=True)
         warm_up(self._preloaded)
 
     def _load_model(self, header: avfr_pb2.StreamHeader) -> None:

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from codec import audio_features
+from codec.defaults import prepared_dir
 from codec.evaluation import finite_psnr
 from codec.face_measures import FACE_KEYS, FaceComparison, FaceMeasures, mean_over_clips
 from codec.losses.lpips import LPIPS
@@ -266,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description="same-identity reconstruction on prepared dev data")
     parser.add_argument("models", nargs="+", type=Path)
-    parser.add_argument("--data", type=Path, default=Path("~/.cache/avfr/prepared/dev").expanduser())
+    parser.add_argument("--data", type=Path, default=prepared_dir("dev"))
     parser.add_argument("--max-frames", type=int, default=100)
     parser.add_argument("-o", "--output", type=Path, default=None, help="JSON file for the results")
     parser.add_argument("--audio-ablation", action="store_true", help="also render the clips with speech with silence instead")

@@ -40,6 +40,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from codec import audio_features
+from codec.defaults import PREPARED_SIZES
 from codec.errors import InputError
 from codec.media import video_io
 from codec.model_input import MIN_PRIOR_SIZE, resize_rgb
@@ -291,7 +292,7 @@ def _write_shot(
 def prepare(
     raw_dir: Path | str,
     out_dir: Path | str,
-    sizes: tuple[int, ...] = (256, 128),
+    sizes: tuple[int, ...] = PREPARED_SIZES,
     manifest: Path | str | None = None,
     limit: int | None = None,
     progress: bool = True,

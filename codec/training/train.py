@@ -27,6 +27,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Sampler
 
 from codec.config import load_config, read_preset
+from codec.defaults import PREPARED_DATA
 from codec.errors import AvfrError
 from codec.model import AVFRModel, pick_device, save_model
 from codec.networks.discriminator import Discriminator
@@ -46,7 +47,7 @@ class TrainConfig:
     """Everything about a training run that is not the network itself."""
 
     model: str = "light-128"
-    data: str = "~/.cache/avfr/prepared"
+    data: str = PREPARED_DATA
     run_dir: str = "runs/light-128"
     steps: int = 20000
     batch_size: int = 4
