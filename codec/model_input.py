@@ -49,6 +49,14 @@ def resize_frame(frame: np.ndarray, size: int) -> np.ndarray:
     return t[0].clamp(0, 255).round().byte().permute(1, 2, 0).numpy()
 
 
+def to_pictures(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """``[N, 3, H, W]`` float32 in [0, 1] from uint8 NxHxWx3 frames (pictures pass through, RGB
+    only): what the metric networks (LPIPS, DISTS, FID) take, the inverse of :func:`to_uint8_rgb`."""
+    if isinstance(frames, torch.Tensor):
+        return frames[:, :3].float()
+    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div_(255.0)
+
+
 def to_uint8_rgb(pictures: torch.Tensor) -> np.ndarray:
     """``[..., C, H, W]`` pictures in [0, 1] -> ``[..., H, W, 3]`` uint8 on the host (channels
     past RGB, the priors of a model input, dropped).

@@ -28,10 +28,10 @@ def synthetic_clip(path: Path, frames: int = 125, fps: float = 25.0, size: int =
     import torch
     import torch.nn.functional as F
 
-    from codec.model_input import to_uint8_rgb
+    from codec.model_input import to_pictures, to_uint8_rgb
 
     photo = public_photo()
-    base = torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 255
+    base = to_pictures(photo[None])
 
     def frame(i: int) -> np.ndarray:
         t = i / fps
