@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
+from codec import defaults
+from codec.defaults import CALL_AUDIO_FRAME_MS, CALL_BUNDLE, CALL_INTRA_PERIOD
 from codec.errors import AvfrError, InputError, OutputExistsError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -247,29 +249,13 @@ def set_threads(threads: int | None, command: str) -> None:
     torch.set_num_threads(max(1, threads or 1))
 
 
-# A live call loses packets; a file does not. With 10% loss, the chance that a predicted motion
-# frame is decodable falls as 0.9^k after its self-contained frame: ~37% of frames on average at
-# an intra period of 25, ~82% at 5, for ~1 kbit/s more (benchmarks/results/call.md).
-CALL_INTRA_PERIOD = 5
-# Each data-channel message costs ~90 bytes of UDP/IP, DTLS and SCTP framing, several times a
-# compact motion frame. Measured on loopback over three runs (benchmarks/results/call.md): one
-# frame per message costs 32 kbit/s of overhead; 2 per message 23 kbit/s with 0-1 late frames
-# in 250; 3: 20 kbit/s, 1-8 late; 4: 18 kbit/s, 2-9 late (a late frame also breaks prediction
-# until the next self-contained frame). Latency is unchanged: the play-out delay absorbs the wait.
-CALL_BUNDLE = 2
-# Opus packets of a call (codec/call/opus_rtp.py): each carries ~50 bytes of IPv4/UDP/SRTP/RTP
-# headers. Measured (benchmarks/results/call.md): 60 ms packets take the speech from 31 to 21
-# kbit/s on the wire and the call from 61 to 44, for 40 ms more packetisation.
-CALL_AUDIO_FRAME_MS = 60
-
-
 def add_motion_arguments(p: argparse.ArgumentParser, intra_period: int | None = None) -> None:
     """The sender's codec settings, shared by `avfr encode` and `avfr send`. A flag left out
     takes ``--preset``'s value, else the library default (``intra_period``: this command's own
     default, which then counts as given: a call keeps its short intra period under any preset)."""
     from sender.presets import PRESETS
 
-    defaults, refresh = _compact_defaults(), _refresh_defaults()
+    compact, refresh = _compact_defaults(), _refresh_defaults()
     p.add_argument(
         "--preset", choices=tuple(PRESETS), default=None,
         help="a measured operating point (sender/presets.py; README): its keyframe quality, refresh policy and motion "
@@ -278,12 +264,12 @@ def add_motion_arguments(p: argparse.ArgumentParser, intra_period: int | None = 
     p.add_argument(
         "--motion",
         choices=("compact", "raw"),
-        default="compact",
+        default=defaults.MOTION_CODING,
         help="motion coding: compact (quantised, predicted, arithmetic-coded; ~1/10 of raw) or raw (the paper's 960-bit FP16 frames)",
     )
-    p.add_argument("--position-step-inv", type=int, default=None, help=f"compact: keypoint positions quantised in steps of 1/N (default {defaults.position_step_inv})")
-    p.add_argument("--jacobian-step-inv", type=int, default=None, help=f"compact: Jacobian entries quantised in steps of 1/N (default {defaults.jacobian_step_inv})")
-    p.add_argument("--intra-period", type=int, default=intra_period, help=f"compact: a self-contained motion frame at least every N frames, the bound on a lost packet's effect (default {intra_period or defaults.intra_period})")
+    p.add_argument("--position-step-inv", type=int, default=None, help=f"compact: keypoint positions quantised in steps of 1/N (default {compact.position_step_inv})")
+    p.add_argument("--jacobian-step-inv", type=int, default=None, help=f"compact: Jacobian entries quantised in steps of 1/N (default {compact.jacobian_step_inv})")
+    p.add_argument("--intra-period", type=int, default=intra_period, help=f"compact: a self-contained motion frame at least every N frames, the bound on a lost packet's effect (default {intra_period or compact.intra_period})")
     p.add_argument(
         "--target-kbps",
         type=float,
@@ -342,8 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", type=Path, help="any video FFmpeg reads (with or without audio)")
     p.add_argument("-o", "--output", type=Path, required=True, help="the .avfr file to write")
     p.add_argument("--model", type=Path, default=None, help="model .safetensors (default: the bundled model)")
-    p.add_argument("--audio-kbps", type=int, default=16, help="Opus bitrate in kbit/s, 6-64 (default 16)")
-    p.add_argument("--audio-rate", type=int, default=16000, choices=(16000, 48000), help="Opus input rate (default 16000)")
+    p.add_argument("--audio-kbps", type=int, default=defaults.AUDIO_KBPS, help=f"Opus bitrate in kbit/s, 6-64 (default {defaults.AUDIO_KBPS})")
+    p.add_argument("--audio-rate", type=int, default=defaults.AUDIO_SAMPLE_RATE, choices=(16000, 48000),
+                   help=f"Opus input rate (default {defaults.AUDIO_SAMPLE_RATE})")  # fmt: skip
     p.add_argument("--keyframe-quality", type=int, default=None, help="keyframe codec quality (default: the measured default)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many video frames")
     p.add_argument("--start", type=float, default=0.0, help="skip this many seconds of the input first")
@@ -357,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", type=Path, help="an .avfr file (a truncated one decodes up to the cut)")
     p.add_argument("-o", "--output", type=Path, required=True, help="the .mp4 to write")
     p.add_argument("--model", type=Path, default=None, help="model .safetensors (default: the one the stream names, if bundled)")
-    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N]")
+    p.add_argument("--device", default=defaults.DEVICE, help="auto (CUDA if available), cpu or cuda[:N]")
     p.add_argument("--size", type=int, default=None, help="output size in pixels (default: the stream's size)")
     add_label_argument(p)
     p.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
@@ -372,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-seconds", type=float, default=None, help="end the call after this many seconds")
     p.add_argument("--model", type=Path, default=None, help="model .safetensors (default: the bundled model)")
     p.add_argument("--keyframe-quality", type=int, default=None, help="keyframe codec quality (default: the measured default)")
-    p.add_argument("--audio-kbps", type=int, default=16, help="Opus bitrate of the audio track in kbit/s (default 16)")
+    p.add_argument("--audio-kbps", type=int, default=defaults.AUDIO_KBPS, help=f"Opus bitrate of the audio track in kbit/s (default {defaults.AUDIO_KBPS})")
     p.add_argument("--audio-frame-ms", type=int, default=CALL_AUDIO_FRAME_MS,
                    help=f"Opus packet duration, 20, 40 or 60 ms: longer packets spend fewer bits on RTP/UDP/IP headers (default {CALL_AUDIO_FRAME_MS})")  # fmt: skip
     p.add_argument("--audio-fec", type=int, default=0, metavar="PERCENT",
@@ -400,7 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record-to", type=Path, default=None, help="record the call as shown (mp4 with sound)")
     p.add_argument("--save-stream", type=Path, default=None, help="write the avfr packets received to this .avfr file")
     p.add_argument("--web", type=int, default=None, metavar="PORT", help="serve a page that plays the reconstructed call")
-    p.add_argument("--web-host", default="127.0.0.1", help="--web: address to listen on (default 127.0.0.1)")
+    p.add_argument("--web-host", default=defaults.WEB_HOST, help=f"--web: address to listen on (default {defaults.WEB_HOST})")
     from receiver.live import PlayoutConfig  # noqa: PLC0415 (light: numpy and the stream's protobuf)
 
     default_delay_ms = 1000 * PlayoutConfig().delay_s
@@ -408,8 +395,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"play-out delay: lets the motion frames catch up with the speech they play against "
                         f"(the sender's analysis, bundling, jitter; default {default_delay_ms:g})")  # fmt: skip
     p.add_argument("--model", type=Path, default=None, help="model .safetensors (default: the one the stream names, if bundled)")
-    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N]")
-    p.add_argument("--size", type=int, default=256, help="output size in pixels (default 256)")
+    p.add_argument("--device", default=defaults.DEVICE, help="auto (CUDA if available), cpu or cuda[:N]")
+    p.add_argument("--size", type=int, default=defaults.RECEIVE_SIZE, help=f"output size in pixels (default {defaults.RECEIVE_SIZE})")
     add_label_argument(p)
     p.add_argument("--timeline", type=Path, default=None, help="write when each frame went on show (JSON, for latency)")
     p.add_argument("--stats-json", type=Path, default=None, help="write the call's statistics here at the end")
@@ -433,7 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("prepare", help="turn raw talking-head videos into a training set")
     p.add_argument("raw_dir", type=Path, help="folder of videos (a MANIFEST.tsv beside or in it gives identities)")
     p.add_argument("out_dir", type=Path)
-    p.add_argument("--sizes", type=int, nargs="+", default=[256, 128], help="crop sizes to store (default 256 128)")
+    p.add_argument("--sizes", type=int, nargs="+", default=list(defaults.PREPARED_SIZES),
+                   help=f"crop sizes to store (default {' '.join(map(str, defaults.PREPARED_SIZES))})")  # fmt: skip
     p.add_argument("--limit", type=int, default=None, help="only the first N clips")
     p.add_argument(
         "--max-seconds-per-identity",
@@ -451,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="total optimisation steps")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --run-dir")
-    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
+    p.add_argument("--device", default=defaults.DEVICE, help="auto (CUDA if available), cpu or cuda")
     p.add_argument("--export-to", type=Path, default=None, metavar="FILE", help="do not train: write the run's last checkpoint as an fp16 model file")
     p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE", help="set a model config value or a loss setting (repeatable), e.g. --override num_kp=15 or --override loss_gan=0")
     p.set_defaults(handler=_cmd_train)
@@ -465,7 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="encode + decode a real talking-head clip with the bundled model and report")
     p.add_argument("input", type=Path, nargs="?", default=None, help="a video (default: a clip from ../shared/data, else a built-in photo)")
     p.add_argument("--out-dir", type=Path, default=Path("out/demo"), help="where the outputs go (default out/demo)")
-    p.add_argument("--max-frames", type=int, default=125, help="frames to encode (default 125 = 5 s)")
+    p.add_argument("--max-frames", type=int, default=defaults.DEMO_MAX_FRAMES, help=f"frames to encode (default {defaults.DEMO_MAX_FRAMES} = 5 s)")
     p.add_argument("--force", action="store_true", help="overwrite earlier demo outputs")
     p.set_defaults(handler=_cmd_demo)
     return parser

@@ -14,6 +14,7 @@ import json
 import os
 from pathlib import Path
 
+from codec.defaults import DEMO_MAX_FRAMES
 from codec.errors import OutputExistsError
 from codec.media.public_face import synthetic_clip
 
@@ -42,7 +43,7 @@ def resolve_input(input_path: Path | None, out_dir: Path) -> tuple[Path, str]:
     return synthetic_clip(path), "no talking-head data here: a synthetic clip animating scikit-image's astronaut photo"
 
 
-def run_demo(input_path: Path | None, out_dir: Path, max_frames: int = 125, force: bool = False) -> int:
+def run_demo(input_path: Path | None, out_dir: Path, max_frames: int = DEMO_MAX_FRAMES, force: bool = False) -> int:
     from codec.bitstream.info import describe_file
     from codec.evaluation import compare_videos, side_by_side
     from receiver.decoder import DecodeOptions, decode_file

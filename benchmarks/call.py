@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Sequence
 
 from codec.call.stats import quantiles
+from codec.defaults import CALL_INTRA_PERIOD
 from tests.loopback_call import CallCondition, run_loopback_call
 
 REPO = Path(__file__).resolve().parent.parent
@@ -122,7 +123,7 @@ def markdown(rows: list[dict], meta: dict) -> str:
         "of the data channels, STUN consent checks.",
         "- frames out = frames played at the stream's rate (the recording holds one picture per frame); decodable = "
         "frames whose motion arrived in time and decoded (a loss breaks the compact coding's prediction until the next "
-        "self-contained frame: `avfr send` sends one every 5 frames); rendered = distinct pictures the generator made "
+        f"self-contained frame: `avfr send` sends one every {CALL_INTRA_PERIOD} frames); rendered = distinct pictures the generator made "
         "(on these 2 CPU cores, shared with the sender, it renders a few frames a second); held = frames shown as the previous picture (lost, late, undecodable "
         "until the next self-contained frame, or the generator still busy).",
         "- latency = glass-to-glass per rendered frame: shown at the receiver minus taken from the source at the "
@@ -184,7 +185,7 @@ def loss_table(rows: list[dict]) -> list[str]:
         "- speech concealed: lost speech packets filled in (of them from FEC) and their length; given up: packets "
         "waited for and then concealed; late: packets that came after their place was concealed (dropped).",
         "- picture back after a loss run: from the last lost (or late) motion frame of a run to the next frame that "
-        "decodes (the compact coding waits for its next self-contained frame, every 5 frames in calls); the call's start "
+        f"decodes (the compact coding waits for its next self-contained frame, every {CALL_INTRA_PERIOD} frames in calls); the call's start "
         "(first decoded frame) waits for the first keyframe. Keyframe arrived after: send to arrival, per keyframe "
         "(SCTP re-sends a lost one: benchmarks/results/keyframe_resend.md).",
     ]

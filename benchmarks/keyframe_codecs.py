@@ -22,6 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from codec.evaluation import finite_psnr
 from codec.media.keyframe import CODECS, available_codecs, decode_keyframe, encode_keyframe
 
 REPO = Path(__file__).resolve().parent.parent
@@ -97,11 +98,6 @@ def load_crops(cfg: BenchConfig) -> list[tuple[str, np.ndarray]]:
 # --------------------------------------------------------------------------- metrics
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)
-
-
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
     """SSIM on luma, Gaussian window sigma 1.5 (Wang et al. 2004 constants)."""
     x = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY).astype(np.float64)
@@ -143,7 +139,7 @@ def measure_one(img: np.ndarray, codec: str, quality: int) -> dict:
     t1 = time.perf_counter()
     out = decode_keyframe(data, CODECS[codec].proto, size=img.shape[:2])
     t2 = time.perf_counter()
-    return {"bytes": len(data), "psnr": psnr(img, out), "ssim": ssim(img, out),
+    return {"bytes": len(data), "psnr": finite_psnr(img, out), "ssim": ssim(img, out),
             "encode_ms": (t1 - t0) * 1000, "decode_ms": (t2 - t1) * 1000}
 
 

@@ -179,6 +179,7 @@ class LongCallConfig:
 def run(cfg: LongCallConfig, argv: Sequence[str] = ()) -> dict:
     from benchmarks.metrics.lpips import LPIPSMetric
     from benchmarks.metrics.psnr import psnr_frames
+    from codec.evaluation import IDENTICAL_PSNR_DB
     from sender.encoder import encode_file
     from sender.presets import EncodeSettings, preset
 
@@ -206,7 +207,7 @@ def run(cfg: LongCallConfig, argv: Sequence[str] = ()) -> dict:
         windows.append({"start_s": i * cfg.window_s, "seconds": seconds, "video_kbps": 8 * w["video"] / seconds / 1000,
                         "speech_kbps": 8 * w["speech"] / seconds / 1000, "total_kbps": 8 * (w["video"] + w["speech"]) / seconds / 1000,
                         "lpips": float(np.mean(lpips(ref[s], dec[s]))) if len(ref[s]) else None,
-                        "psnr": float(np.mean(np.minimum(psnr_frames(ref, dec), 99.0)))})  # fmt: skip
+                        "psnr": float(np.mean(np.minimum(psnr_frames(ref, dec), IDENTICAL_PSNR_DB)))})  # fmt: skip
     result = {
         "command": [sys.executable, "-m", "benchmarks.long_call", *argv], "config": {k: str(v) for k, v in asdict(cfg).items()},
         "identity": stretch.identity, "how": stretch.how, "clips": [c.path.name for c in stretch.clips],

@@ -27,11 +27,13 @@ import torch
 
 from benchmarks.provenance import write_results
 from codec import audio_features
-from codec.evaluation import psnr
-from codec.face_measures import FaceMeasures, as_frames, crop_mouths, mean_over_clips
+from codec.defaults import prepared_dir
+from codec.evaluation import finite_psnr
+from codec.face_measures import FaceMeasures, crop_mouths, mean_over_clips
 from codec.losses.lpips import LPIPS
 from codec.media import video_io
 from codec.model import load_model
+from codec.model_input import to_uint8_rgb
 from codec.progress import progress_bar
 from codec.training.evaluate import ClipFrames, dev_clips
 from codec.zoo import default_model_path
@@ -67,7 +69,7 @@ def live_windows(wave: np.ndarray, frames: list[int], fps: float, lookahead_ms: 
 
 
 def _psnr_sum(pred: torch.Tensor, real: torch.Tensor) -> float:
-    return sum(min(psnr(a, b), 100.0) for a, b in zip(as_frames(pred), as_frames(real)))
+    return sum(finite_psnr(a, b) for a, b in zip(to_uint8_rgb(pred), to_uint8_rgb(real)))
 
 
 class Scorer:
@@ -189,7 +191,7 @@ def plot(result: dict, path: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.lookahead", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("~/.cache/avfr/prepared/dev").expanduser(), help="prepared dev set (avfr prepare)")
+    parser.add_argument("--data", type=Path, default=prepared_dir("dev"), help="prepared dev set (avfr prepare)")
     parser.add_argument("--raw", type=Path, default=DEFAULT_RAW, help="the raw dev clips (their speech)")
     parser.add_argument("--model", type=Path, default=None, help="default: the bundled model")
     parser.add_argument("--max-frames", type=int, default=100, help="frames per clip (the first is the keyframe)")

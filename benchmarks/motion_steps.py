@@ -29,9 +29,11 @@ import torch
 
 from benchmarks.provenance import write_results
 from codec.bitstream.compact_motion import CompactMotionEncoder, CompactMotionParams
-from codec.evaluation import psnr
+from codec.defaults import prepared_dir
+from codec.evaluation import finite_psnr
 from codec.losses.lpips import LPIPS
 from codec.model import load_model
+from codec.model_input import to_uint8_rgb
 from codec.progress import progress_bar
 from codec.training.evaluate import ClipFrames, dev_clips
 from codec.zoo import default_model_path
@@ -109,9 +111,7 @@ class Renderer:
             ])[1:]  # fmt: skip
             real = clip.inputs[1:, :3]
             lp.append(float(self.lpips(pred, real).sum()))
-            p8 = (pred.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
-            r8 = (real * 255).round().byte().permute(0, 2, 3, 1).numpy()
-            ps.append(sum(min(psnr(a, b), 100.0) for a, b in zip(p8, r8)))
+            ps.append(sum(finite_psnr(a, b) for a, b in zip(to_uint8_rgb(pred), to_uint8_rgb(real))))
             bits.append(b * len(kps))
             frames += len(real)
         total_kp_frames = sum(len(k) for k in self.keypoints)
@@ -211,7 +211,7 @@ def plot(result: dict, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("~/.cache/avfr/prepared/dev").expanduser())
+    parser.add_argument("--data", type=Path, default=prepared_dir("dev"))
     parser.add_argument("--model", type=Path, default=None, help="default: the bundled model")
     parser.add_argument("--max-frames", type=int, default=30, help="frames per clip (the first is the keyframe)")
     parser.add_argument("--lpips-budget", type=float, default=0.005)

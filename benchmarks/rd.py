@@ -17,7 +17,7 @@ Codec points per clip:
 * ``avfr``: the clip encoded to .avfr and decoded by the receiver
   (``receiver.decoder.open_stream``, the code path of ``decode_file``). The default model
   (light-256) renders 256 px; a smaller model's frames (light-128: 128 px) are upsampled to 256
-  with bicubic (the receiver's own ``resize_frame``, torch bicubic) before scoring. Bits: see
+  with bicubic (the receiver's own ``codec.model_input.resize_frame``, torch bicubic) before scoring. Bits: see
   *Bit accounting*.
 * ``repeat-keyframe``: the zero-motion floor: the receiver's decoded keyframe (upsampled the
   same way) shown for every frame; bits = the keyframe's coded bytes only.
@@ -234,7 +234,7 @@ def run_avfr(clip: Path, cfg: RDConfig, workdir: Path) -> AvfrRun:
     motion re-coded, refresh keyframes kept or dropped), measure its bits, decode it in memory."""
     from codec.bitstream.transcode import transcode_motion
     from codec.media.keyframe import decode_keyframe
-    from receiver.decoder import resize_frame
+    from codec.model_input import resize_frame
     from sender.encoder import EncodeOptions, encode_file
 
     crops: list[np.ndarray] = []

@@ -65,9 +65,9 @@ class StageTimer:
 @torch.no_grad()
 def sender_stages(clip: Path, frames: int, model_path: Path | None) -> tuple[dict[str, float], list[np.ndarray], list[np.ndarray]]:
     """Per-stage ms of the sender, plus the crops and keypoints for the receiver's timing."""
-    from codec.audio_features import silence_window
     from codec.bitstream.motion import MotionStreamEncoder
     from codec.media import video_io
+    from codec.model import silent_mel
     from codec.model_input import ModelInputMaker, crop_size_for
     from codec.zoo import load_for_encoding
     from proto import avfr_pb2
@@ -83,7 +83,7 @@ def sender_stages(clip: Path, frames: int, model_path: Path | None) -> tuple[dic
     reader = video_io.iter_frames(clip, fps=25)
     state = None
     check_every = RefreshConfig().check_every
-    mel = torch.from_numpy(silence_window()).float()[None, None]
+    mel = silent_mel()
     with FaceCropper(out_size=crop_size_for(size)) as cropper:
         for i in range(frames):
             frame = timer("read + resample", lambda: next(reader, None))
@@ -111,9 +111,9 @@ def sender_stages(clip: Path, frames: int, model_path: Path | None) -> tuple[dic
 def receiver_stages(
     crops: list[np.ndarray], keypoints: list[np.ndarray], model_path: Path | None, device: torch.device, half: bool
 ) -> dict[str, float]:
-    from codec.audio_features import silence_window
     from codec.media.keyframe import KeyframeConfig, decode_keyframe, encode_keyframe
-    from codec.model_input import ModelInputMaker, resize_rgb
+    from codec.model import silent_mel
+    from codec.model_input import ModelInputMaker, resize_rgb, to_uint8_rgb
     from codec.zoo import load_for_encoding
 
     model = load_for_encoding(model_path).to(device).eval()
@@ -130,12 +130,12 @@ def receiver_stages(
         with autocast:
             state = timer("source encoders (per keyframe)", lambda: model.encode_source(x5))
     inputs.close()
-    mel = torch.from_numpy(silence_window()).float()[None, None].to(device)
+    mel = silent_mel(device)
     for kp_np in keypoints:
         kp = timer("host -> device", lambda: torch.from_numpy(kp_np)[None].to(device, non_blocking=True))
         with autocast:
             frame = render_stages(model, state, kp, mel, timer)  # type: ignore[arg-type]
-        timer("to uint8 RGB on host", lambda: (frame.float().clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy())
+        timer("to uint8 RGB on host", lambda: to_uint8_rgb(frame))
     return timer.summary()
 
 

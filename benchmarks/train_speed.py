@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from benchmarks.provenance import write_results
+from codec.defaults import prepared_dir
 from codec.training.dataset import PreparedDataset
 from codec.training.train import Trainer, DistInfo, load_train_config
 
@@ -97,7 +98,7 @@ def plot(result: dict, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("~/.cache/avfr/prepared").expanduser())
+    parser.add_argument("--data", type=Path, default=prepared_dir())
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--batch", type=int, default=4)

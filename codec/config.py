@@ -190,22 +190,31 @@ class ModelConfig:
         return cls.from_dict({k: v for k, v in values.items() if k not in RETIRED_LOSS_KEYS})
 
 
-def available_presets() -> list[str]:
-    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+def available_presets(folder: Path = CONFIG_DIR) -> list[str]:
+    return sorted(p.stem for p in folder.glob("*.yaml"))
 
 
-def load_config(name_or_path: str | Path) -> ModelConfig:
-    """Load a preset by name (``light-128``) or a YAML file by path."""
+def read_preset(name_or_path: str | Path, folder: Path = CONFIG_DIR, what: str = "model config") -> tuple[Path, dict[str, Any]]:
+    """A preset by name (``light-128``: ``folder/light-128.yaml``) or a YAML file by path, as a
+    mapping. The model presets and the training configs are found and read this one way, so
+    both refuse a missing or broken file with the same one line."""
     path = Path(name_or_path)
     if not path.suffix:
-        path = CONFIG_DIR / f"{name_or_path}.yaml"
+        path = folder / f"{name_or_path}.yaml"
     if not path.is_file():
-        raise ModelError(f"model config {name_or_path!s} not found; presets: {', '.join(available_presets())}")
+        raise ModelError(f"{what} {name_or_path!s} not found; presets: {', '.join(available_presets(folder))}")
     try:
         values = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ModelError(f"model config {path} is not valid YAML ({exc.__class__.__name__}); fix the file") from exc
+        raise ModelError(f"{what} {path} is not valid YAML ({exc.__class__.__name__}); fix the file") from exc
     if not isinstance(values, dict):
-        raise ModelError(f"model config {path} must be a mapping of key: value")
+        raise ModelError(f"{what} {path} must be a mapping of key: value")
+    return path, values
+
+
+def load_config(name_or_path: str | Path, overrides: dict[str, Any] | None = None) -> ModelConfig:
+    """Load a preset by name (``light-128``) or a YAML file by path; ``overrides`` (a training
+    config's ``model_overrides``) change its values."""
+    path, values = read_preset(name_or_path)
     values.setdefault("name", path.stem)
-    return ModelConfig.from_dict(values)
+    return ModelConfig.from_dict({**values, **(overrides or {})})

@@ -1,29 +1,39 @@
 """Frame-level quality between what the sender saw and what the receiver rebuilt.
 
-Shared by the demo, the model card and the benchmarks, so that a PSNR is computed one way
-everywhere: on uint8 RGB frames, averaged per frame then over the clip.
+Shared by the demo, the model card, the sender's self-check and the benchmarks, so that a PSNR
+is computed one way everywhere: on uint8 RGB frames, averaged per frame then over the clip;
+identical frames are infinite, and :data:`IDENTICAL_PSNR_DB` where a finite figure is needed.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from codec.media import video_io
+from codec.model_input import resize_rgb
+
+# What identical frames score wherever a finite figure is needed (a mean, a table): PSNR
+# itself is infinite there, and one figure everywhere keeps tables comparable.
+IDENTICAL_PSNR_DB = 99.0
+
+
+def psnr_from_mse(mse: float, peak: float = 255.0) -> float:
+    """PSNR in dB from a mean squared error; inf when it is 0."""
+    return float("inf") if mse == 0 else 10.0 * math.log10(peak * peak / mse)
 
 
 def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
     """PSNR in dB of two same-shape uint8 (or float, with `peak`) images; inf when equal."""
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(peak * peak / mse)
+    return psnr_from_mse(float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)), peak)
 
 
-def _resize_to(frame: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    if frame.shape == shape:
-        return frame
-    return np.asarray(Image.fromarray(frame).resize((shape[1], shape[0]), Image.BICUBIC))
+def finite_psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """:func:`psnr`, with identical frames at :data:`IDENTICAL_PSNR_DB` (for sums and means)."""
+    return min(psnr(a, b), IDENTICAL_PSNR_DB)
 
 
 def compare_videos(reference: Path, decoded: Path) -> dict[str, float]:
@@ -34,9 +44,9 @@ def compare_videos(reference: Path, decoded: Path) -> dict[str, float]:
     if n == 0:
         raise ValueError("no frames to compare")
     first = ref_frames[0]
-    ours = [psnr(ref_frames[i], _resize_to(dec_frames[i], ref_frames[i].shape)) for i in range(n)]
+    ours = [psnr(ref_frames[i], resize_rgb(dec_frames[i], ref_frames[i].shape[:2])) for i in range(n)]
     repeat = [psnr(ref_frames[i], first) for i in range(n)]
-    finite = lambda xs: [x for x in xs if np.isfinite(x)] or [99.0]  # noqa: E731
+    finite = lambda xs: [x for x in xs if np.isfinite(x)] or [IDENTICAL_PSNR_DB]  # noqa: E731
     return {
         "frames_compared": n,
         "reference_frames": len(ref_frames),
@@ -51,7 +61,7 @@ def side_by_side(reference: Path, decoded: Path, video_out: Path, still_out: Pat
     ref_frames = list(video_io.iter_frames(reference))
     dec_frames = list(video_io.iter_frames(decoded))
     n = min(len(ref_frames), len(dec_frames))
-    pairs = [np.concatenate([ref_frames[i], _resize_to(dec_frames[i], ref_frames[i].shape)], axis=1) for i in range(n)]
+    pairs = [np.concatenate([ref_frames[i], resize_rgb(dec_frames[i], ref_frames[i].shape[:2])], axis=1) for i in range(n)]
     video_io.write_video(video_out, iter(pairs), fps=25.0)
     picks = np.linspace(0, n - 1, num=min(stills, n)).round().astype(int)
     Image.fromarray(np.concatenate([pairs[i] for i in picks], axis=0)).save(still_out)

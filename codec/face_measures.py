@@ -194,18 +194,6 @@ def crop_mouths(pictures: torch.Tensor, boxes: Sequence[Box], px: int = DEFAULT.
     return torch.cat([F.interpolate(c, size=(px, px), mode="bilinear", align_corners=False) for c in crops])
 
 
-def as_pictures(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """[N, 3, H, W] float in [0, 1] from uint8 NxHxWx3 frames (tensors pass through, RGB only)."""
-    if isinstance(frames, torch.Tensor):
-        return frames[:, :3].float()
-    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div_(255.0)
-
-
-def as_frames(pictures: torch.Tensor) -> np.ndarray:
-    """uint8 NxHxWx3 from [N, >=3, H, W] pictures in [0, 1] (what MediaPipe reads)."""
-    return (pictures[:, :3].clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
-
-
 def picture_size(frames: np.ndarray | torch.Tensor) -> int:
     return int(frames.shape[-1] if isinstance(frames, torch.Tensor) else frames.shape[2])
 
@@ -217,11 +205,13 @@ def mouth_lpips(
     """Per-frame LPIPS of the mouth crops (``lpips`` takes [N, 3, H, W] in [0, 1]); NaN without
     a box. ``decoded`` is resized (bicubic) to the real pictures' size, where the boxes are.
     Converted a batch at a time: a 250-frame clip at 256 px is 200 MB as float."""
+    from codec.model_input import to_pictures
+
     out = np.full(len(boxes), np.nan)
     idx = [i for i, b in enumerate(boxes) if b is not None]
     for s in range(0, len(idx), config.lpips_batch):
         chunk = idx[s : s + config.lpips_batch]
-        a, b = as_pictures(real[chunk]), as_pictures(decoded[chunk])
+        a, b = to_pictures(real[chunk]), to_pictures(decoded[chunk])
         if b.shape[-2:] != a.shape[-2:]:
             b = F.interpolate(b, size=a.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1)
         bx = [boxes[i] for i in chunk]
@@ -273,7 +263,9 @@ class FaceMeasures:
 
     def track(self, frames: np.ndarray | torch.Tensor) -> FaceTrack:
         """``frames``: uint8 NxHxWx3, or [N, C, H, W] pictures in [0, 1]."""
-        return track(as_frames(frames) if isinstance(frames, torch.Tensor) else frames, self.config)
+        from codec.model_input import to_uint8_rgb
+
+        return track(to_uint8_rgb(frames) if isinstance(frames, torch.Tensor) else frames, self.config)
 
     def compare(self, real: np.ndarray | torch.Tensor, real_track: FaceTrack, decoded: np.ndarray | torch.Tensor) -> FaceComparison:
         """``real`` and ``decoded``: uint8 NxHxWx3 frames or [N, C, H, W] pictures in [0, 1], of
@@ -321,8 +313,6 @@ __all__ = [
     "mouth_lpips",
     "lip_indices",
     "mean_over_clips",
-    "as_frames",
-    "as_pictures",
     "FACE_KEYS",
     "SERIES",
 ]

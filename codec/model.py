@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from codec.audio_features import silence_window
 from codec.config import ModelConfig
 from codec.errors import ModelError
 from codec.networks.blocks import apply_norm
@@ -112,6 +113,32 @@ class AVFRModel(nn.Module):
         out["kp_source"] = state.keypoints
         out["kp_driving"] = kp_driving
         return out
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto`` (CUDA if there is one), ``cpu`` or ``cuda[:N]``; CUDA asked for where there is
+    none is the user's one-line error, not a traceback from deep in torch."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelError("--device cuda was asked for but no CUDA device is available: use --device cpu")
+    return torch.device(name)
+
+
+def silent_mel(device: str | torch.device = "cpu") -> torch.Tensor:
+    """``[1, 1, n_mels, T]``: the audio window of silence, as the networks take it."""
+    return torch.from_numpy(silence_window()).float()[None, None].to(device)
+
+
+@torch.no_grad()
+def warm_up(model: AVFRModel, source5: torch.Tensor | None = None) -> None:
+    """One keyframe encoding and one reconstruction with silence (on ``source5``, else zeros),
+    so that a call's first real frame does not pay for the networks' set-up."""
+    if source5 is None:
+        size = model.config.image_size
+        source5 = torch.zeros(1, 5, size, size)
+    state = model.encode_source(source5)
+    model.reconstruct(state, state.keypoints, silent_mel(source5.device))
 
 
 # --------------------------------------------------------------------------- file format

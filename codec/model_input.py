@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from codec.priors import FacePriors, priors_from_landmarks, to_model_input
@@ -23,11 +24,47 @@ def crop_size_for(model_size: int) -> int:
     return max(model_size, MIN_PRIOR_SIZE)
 
 
-def resize_rgb(rgb: np.ndarray, size: int) -> np.ndarray:
-    """Bicubic (PIL) resize of a uint8 RGB image to size x size; the only resize used for crops."""
-    if rgb.shape[0] == size and rgb.shape[1] == size:
+def resize_rgb(rgb: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
+    """Bicubic (PIL) resize of a uint8 RGB image to ``size`` x ``size`` (or ``(height, width)``).
+
+    The only resize of crops and of frames compared with crops: training's crops, the model
+    input, the sender's self-check and the evaluation all go through it, so a picture compared
+    or learnt from was scaled the same way everywhere."""
+    height, width = (size, size) if isinstance(size, int) else size
+    if rgb.shape[0] == height and rgb.shape[1] == width:
         return rgb
-    return np.asarray(Image.fromarray(rgb).resize((size, size), Image.BICUBIC))
+    return np.asarray(Image.fromarray(rgb).resize((width, height), Image.BICUBIC))
+
+
+def resize_frame(frame: np.ndarray, size: int) -> np.ndarray:
+    """The receiver's shown picture at ``size`` px: torch bicubic, not :func:`resize_rgb`.
+
+    Kept apart on purpose: every decoded or received picture at another size than the stream's
+    (light-128 shown at 256) and the committed rate-distortion figures (``benchmarks.rd``) were
+    made with it; moving it to PIL's kernel would change them."""
+    if frame.shape[0] == size:
+        return frame
+    t = torch.from_numpy(frame).permute(2, 0, 1)[None].float()
+    t = F.interpolate(t, size=(size, size), mode="bicubic", align_corners=False)
+    return t[0].clamp(0, 255).round().byte().permute(1, 2, 0).numpy()
+
+
+def to_pictures(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """``[N, 3, H, W]`` float32 in [0, 1] from uint8 NxHxWx3 frames (pictures pass through, RGB
+    only): what the metric networks (LPIPS, DISTS, FID) take, the inverse of :func:`to_uint8_rgb`."""
+    if isinstance(frames, torch.Tensor):
+        return frames[:, :3].float()
+    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def to_uint8_rgb(pictures: torch.Tensor) -> np.ndarray:
+    """``[..., C, H, W]`` pictures in [0, 1] -> ``[..., H, W, 3]`` uint8 on the host (channels
+    past RGB, the priors of a model input, dropped).
+
+    The one way back from the model's pictures, so that a rendered frame has the same pixels in
+    the receiver, the sender's self-check, training's grids and the benchmarks."""
+    rgb = pictures.detach()[..., :3, :, :].float().clamp(0, 1)
+    return (rgb * 255).round().byte().movedim(-3, -1).cpu().numpy()
 
 
 def model_input(rgb: np.ndarray, landmarks: np.ndarray | None, landmarks_size: int) -> torch.Tensor:

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from codec import defaults
 from codec.call import wire as wire_mod
 from codec.call.callcode import new_call_code
 from codec.call.opus_rtp import configure_audio_receiver, speech_shift
@@ -46,12 +47,12 @@ from receiver.viewer import WebPage
 @dataclass
 class ReceiveOptions:
     model_path: Path | None = None
-    device: str = "auto"
-    output_size: int = 256
+    device: str = defaults.DEVICE
+    output_size: int = defaults.RECEIVE_SIZE
     record_to: Path | None = None
     save_stream: Path | None = None
     web_port: int | None = None
-    web_host: str = "127.0.0.1"
+    web_host: str = defaults.WEB_HOST
     code: str = field(default_factory=new_call_code)  # what viewers of the page (and, on http, the sender) must present
     playout: PlayoutConfig = field(default_factory=PlayoutConfig)
     stats_json: Path | None = None

@@ -19,20 +19,20 @@ from typing import Iterator
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from codec import defaults
 from codec.audio_features import AudioFeatureConfig, log_mel, mel_window, silence_window
 from codec.bitstream import motion as motion_coding
 from codec.bitstream.container import AvfrReader, DamagedRange
 from codec.bitstream.damage import DamagePlan, plan_damage
 from codec.bitstream.index import StreamIndex
-from codec.errors import ModelError, StreamError
+from codec.errors import StreamError
 from codec.marking import PictureMarking
 from codec.media import opus, video_io
 from codec.media.keyframe import decode_keyframe
-from codec.model import AVFRModel
+from codec.model import AVFRModel, pick_device
 from codec.zoo import resolve_model_for_stream
-from codec.model_input import ModelInputMaker
+from codec.model_input import ModelInputMaker, resize_frame, to_uint8_rgb
 from codec.progress import progress_bar
 from proto import avfr_pb2
 
@@ -40,7 +40,7 @@ from proto import avfr_pb2
 @dataclass
 class DecodeOptions:
     model_path: Path | None = None
-    device: str = "auto"
+    device: str = defaults.DEVICE
     output_size: int | None = None
     batch_size: int = 8  # motion frames per network call when decoding a file (a live call renders 1)
     label: bool | None = None  # the visible label (codec/marking.py); None: on for a stream from a chosen photo
@@ -75,14 +75,6 @@ class DecodeReport:
 # receiver allocate (pictures of its size; speech for the duration its frame rate implies).
 MAX_FRAME_SIZE = 4096  # pixels a side
 MIN_FPS, MAX_FPS = 1, 240
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ModelError("--device cuda was asked for but no CUDA device is available: use --device cpu")
-    return torch.device(name)
 
 
 class Receiver:
@@ -168,7 +160,7 @@ class Receiver:
         kp_t = torch.from_numpy(np.ascontiguousarray(keypoints)).float().to(self.device)
         mel_t = torch.from_numpy(np.ascontiguousarray(mels)).float()[:, None].to(self.device)
         out = self.model.reconstruct(self.source_state, kp_t, mel_t)
-        return (out.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+        return to_uint8_rgb(out)
 
 
 class AudioTiming:
@@ -461,10 +453,3 @@ def decode_file(input_path: Path, output_path: Path, options: DecodeOptions, pro
         raise StreamError(f"no frame could be decoded from {input_path}: {why}")
     return report
 
-
-def resize_frame(frame: np.ndarray, size: int) -> np.ndarray:
-    if frame.shape[0] == size:
-        return frame
-    t = torch.from_numpy(frame).permute(2, 0, 1)[None].float()
-    t = F.interpolate(t, size=(size, size), mode="bicubic", align_corners=False)
-    return t[0].clamp(0, 255).round().byte().permute(1, 2, 0).numpy()

@@ -27,10 +27,11 @@ class Recorder:
     """
 
     def __init__(self, path: Path, fps: float, lag_frames: int = 125, metadata: dict[str, str] | None = None) -> None:
+        from codec.audio_features import DEFAULT as MEL  # the rate of the speech the call holds (receiver/live.py)
         from codec.media import video_io
 
-        self.writer = video_io.VideoWriter(path, fps=fps, audio_sample_rate=16000, metadata=metadata)
-        self.samples_per_frame = 16000 / fps
+        self.writer = video_io.VideoWriter(path, fps=fps, audio_sample_rate=MEL.sample_rate, metadata=metadata)
+        self.samples_per_frame = MEL.sample_rate / fps
         self.pending_audio: list[np.ndarray] = []
         self.audio_written = 0
         self.lag = lag_frames

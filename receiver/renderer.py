@@ -53,26 +53,29 @@ class LiveRenderer:
 
     def _preload_model(self) -> None:
         from codec.errors import ModelError
+        from codec.model import warm_up
         from codec.zoo import load_for_encoding
 
         from codec.model_input import ModelInputMaker
 
         # Everything slow to start, before the call, not on its first frames (measured: nothing
         # was shown for the first ~3 s). The first log-mel imports librosa and builds its filter
-        # bank (1.5 s); a MediaPipe session takes ~0.6 s (made for the usual stream size).
+        # bank (1.5 s); a MediaPipe session takes ~0.6 s (made at the preloaded model's size,
+        # which is the stream's when the stream is that model's).
         self.audio.window(0, 25.0)
-        self._preloaded_inputs = ModelInputMaker(256, static_image_mode=True)
         try:
             self._preloaded = load_for_encoding(self.model_path)
         except ModelError:
             self._preloaded = None  # _load_model says what is wrong once the stream names its model
             return
-        warm_up_networks(self._preloaded)
+        self._preloaded_inputs = ModelInputMaker(self._preloaded.config.image_size, static_image_mode=True)
+        warm_up(self._preloaded)
 
     def _load_model(self, header: avfr_pb2.StreamHeader) -> None:
         """Runs in the worker, after the preload: the preloaded model if it is the stream's."""
         from codec.zoo import resolve_model_for_stream
-        from receiver.decoder import Receiver, pick_device
+        from codec.model import pick_device
+        from receiver.decoder import Receiver
 
         model = self._preloaded
         if model is None or (header.model_sha256 and model.weights_sha256 != header.model_sha256):
@@ -85,7 +88,7 @@ class LiveRenderer:
 
     def _apply_keyframe(self, keyframe: avfr_pb2.Keyframe) -> None:
         from codec.media.keyframe import decode_keyframe
-        from receiver.decoder import resize_frame
+        from codec.model_input import resize_frame
 
         self.receiver.on_keyframe(keyframe)
         if self.picture is None:  # nothing rendered yet: show the keyframe itself
@@ -110,7 +113,7 @@ class LiveRenderer:
         return True
 
     def _render(self, index: int, keypoints: np.ndarray, fps: float) -> None:
-        from receiver.decoder import resize_frame
+        from codec.model_input import resize_frame
 
         started = time.perf_counter()
         mel = self.audio.window(index, fps)
@@ -136,14 +139,3 @@ class LiveRenderer:
     def close(self) -> None:
         self.worker.shutdown(wait=True)
 
-
-def warm_up_networks(model) -> None:  # noqa: ANN001 (codec.model.AVFRModel)
-    """One reconstruction on zeros: the first real frame should not pay for set-up."""
-    import torch
-
-    from codec.audio_features import silence_window
-
-    with torch.no_grad():
-        size = model.config.image_size
-        state = model.encode_source(torch.zeros(1, 5, size, size))
-        model.reconstruct(state, state.keypoints, torch.from_numpy(silence_window()).float()[None, None])

@@ -27,13 +27,20 @@ from pathlib import Path
 
 import numpy as np
 
+from codec.bitstream.compact_motion import CompactMotionParams
 from codec.call import wire as wire_mod
 from codec.call.messages import CONTROL_LABEL, MOTION_LABEL, SPEECH_ORIGIN, MotionBundler, call_note, configure_keyframe_resend, pack_message
 from codec.call.opus_rtp import configure_opus_sender
 from codec.call.stats import CallStats
+from codec.defaults import AUDIO_KBPS, CALL_AUDIO_FRAME_MS, CALL_BUNDLE, CALL_INTRA_PERIOD
 from codec.errors import InputError
 from proto import avfr_pb2
 from sender.encoder import EncodeOptions, Sender
+
+
+def call_encode_options() -> EncodeOptions:
+    """A call's codec settings: a file's, but with the short intra period a lossy link wants."""
+    return EncodeOptions(compact_motion=CompactMotionParams(intra_period=CALL_INTRA_PERIOD))
 
 
 @dataclass
@@ -44,10 +51,10 @@ class SendOptions:
     camera: str | None = None  # a V4L2 device such as /dev/video0
     loop: bool = False
     max_seconds: float | None = None
-    encode: EncodeOptions = field(default_factory=EncodeOptions)
-    bundle: int = 2  # motion frames per data-channel message (avfr/cli.py: CALL_BUNDLE)
-    audio_kbps: int = 16
-    audio_frame_ms: int = 60  # Opus packet duration (avfr/cli.py: CALL_AUDIO_FRAME_MS)
+    encode: EncodeOptions = field(default_factory=call_encode_options)
+    bundle: int = CALL_BUNDLE  # motion frames per data-channel message
+    audio_kbps: int = AUDIO_KBPS
+    audio_frame_ms: int = CALL_AUDIO_FRAME_MS  # Opus packet duration
     audio_fec_percent: int = 0  # Opus in-band FEC for this much expected loss (0: none)
     netem: wire_mod.NetemConfig = field(default_factory=wire_mod.NetemConfig)
     save_stream: Path | None = None  # the avfr packets sent (no audio: that is the RTP track)

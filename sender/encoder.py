@@ -35,6 +35,7 @@ import torch
 
 from codec.bitstream import motion as motion_coding
 from codec.bitstream.compact_motion import CompactMotionParams
+from codec import defaults
 from codec.bitstream.container import FORMAT_VERSION, AvfrWriter
 from codec.errors import InputError, NoFaceError
 from codec.media import opus, video_io
@@ -59,13 +60,13 @@ class EncodeOptions:
 
     model_path: Path | None = None
     fps: float = 25.0
-    audio_bitrate: int = 16000
-    audio_sample_rate: int = 16000
+    audio_bitrate: int = defaults.AUDIO_KBPS * 1000
+    audio_sample_rate: int = defaults.AUDIO_SAMPLE_RATE
     keyframe_quality: int | None = None
     max_frames: int | None = None
     start_seconds: float = 0.0
     save_crops_to: Path | None = None  # the face crops the sender saw, as an mp4 (for evaluation)
-    motion_coding: str = "compact"  # or "raw" (the paper's 960 bits per frame)
+    motion_coding: str = defaults.MOTION_CODING  # or "raw" (the paper's 960 bits per frame)
     compact_motion: CompactMotionParams = field(default_factory=CompactMotionParams)
     refresh: RefreshConfig = field(default_factory=RefreshConfig)
     target_kbps: float | None = None  # video rate control (compact motion only); None: fixed settings
@@ -161,7 +162,8 @@ class Sender:
         h.model_id = self.model.config.name
         h.model_sha256 = self.model.weights_sha256 or ""
         h.width = h.height = self.size
-        h.fps_num, h.fps_den = _fps_rational(self.options.fps)
+        rate = video_io.fps_fraction(self.options.fps)
+        h.fps_num, h.fps_den = rate.numerator, rate.denominator
         h.num_keypoints = self.model.config.num_kp
         h.keypoint_layout = avfr_pb2.KEYPOINT_LAYOUT_XY_JACOBIAN
         self.motion.fill_header(h)
@@ -308,12 +310,6 @@ class Sender:
         a.data = data.data
         self._audio_next_pts = data.pts_samples + data.n_samples
         return packet
-
-
-def _fps_rational(fps: float) -> tuple[int, int]:
-    if abs(fps - round(fps)) < 1e-6:
-        return int(round(fps)), 1
-    return int(round(fps * 1001)), 1001
 
 
 def encode_file(

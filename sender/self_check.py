@@ -16,11 +16,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from codec.audio_features import silence_window
 from codec.evaluation import psnr
 from codec.media.keyframe import decode_keyframe
-from codec.model import AVFRModel
-from codec.model_input import ModelInputMaker, resize_rgb
+from codec.model import AVFRModel, silent_mel, warm_up
+from codec.model_input import ModelInputMaker, resize_rgb, to_uint8_rgb
 
 
 class ShadowReceiver:
@@ -31,7 +30,7 @@ class ShadowReceiver:
         self.size = model.config.image_size
         self._inputs: ModelInputMaker | None = None  # made on first use: a MediaPipe session takes ~0.6 s to start
         self._state = None  # the decoded keyframe's source state, as the receiver computes it
-        self._silence_mel = torch.from_numpy(silence_window()).float()[None, None]
+        self._silence_mel = silent_mel()
 
     def _input_maker(self) -> ModelInputMaker:
         """Priors of a decoded keyframe, as the receiver makes them (a still-picture session)."""
@@ -57,13 +56,11 @@ class ShadowReceiver:
         the camera's ``crop`` of the same frame."""
         kp = torch.from_numpy(keypoints).unsqueeze(0)
         out = self.model.reconstruct(self._state, kp, self._silence_mel)
-        frame = (out[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-        return psnr(frame, resize_rgb(crop, self.size))
+        return psnr(to_uint8_rgb(out[0]), resize_rgb(crop, self.size))
 
     @torch.no_grad()
     def warm_up(self, picture: np.ndarray) -> None:
         """One keyframe encoding and one render on ``picture``, so that the first real check
         does not pay for their set-up."""
         x5, _ = self._input_maker().make(picture)
-        state = self.model.encode_source(x5.unsqueeze(0))
-        self.model.reconstruct(state, self.model.keypoints(x5.unsqueeze(0)), self._silence_mel)
+        warm_up(self.model, x5.unsqueeze(0))

@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmarks.metrics.frames import FrameMemo, Frames, as_pair, chunks, to_tensor01
+from benchmarks.metrics.frames import FrameMemo, Frames, as_pair, chunks
+from codec.model_input import to_pictures
 from codec.losses.lpips import VGG16Features
 from codec.losses.weights import load_weights
 from codec.metric_weights import load_tensors
@@ -123,8 +124,8 @@ class DISTSMetric:
         for s in chunks(len(ref), self.config.batch_size):
             per_frame = [self._reference.get(r, self._features_of_one) for r in ref[s]]
             fx = [torch.cat([f[level] for f in per_frame]) for level in range(len(per_frame[0]))]  # type: ignore[index]
-            out.append(self.net.compare_features(fx, self.net.features(to_tensor01(dec[s]))))
+            out.append(self.net.compare_features(fx, self.net.features(to_pictures(dec[s]))))
         return torch.cat(out).double().numpy()
 
     def _features_of_one(self, frame: np.ndarray) -> list[torch.Tensor]:
-        return self.net.features(to_tensor01(frame[None]))
+        return self.net.features(to_pictures(frame[None]))

@@ -32,7 +32,8 @@ import scipy.linalg
 import torch
 import torch.nn.functional as F
 
-from benchmarks.metrics.frames import Frames, as_batch, chunks, to_tensor01
+from benchmarks.metrics.frames import Frames, as_batch, chunks
+from codec.model_input import to_pictures
 from codec.metric_weights import extracted_path
 
 INPUT_SIZE = 299
@@ -68,7 +69,7 @@ class InceptionFeatures:
         batch = as_batch(frames)
         out = []
         for s in chunks(len(batch), self.config.batch_size):
-            x = nv_bilinear(to_tensor01(batch[s]) * 255.0) / 128.0 - 1.0
+            x = nv_bilinear(to_pictures(batch[s]) * 255.0) / 128.0 - 1.0
             feats = self.net(x)
             out.append(feats.flatten(1) if feats.ndim == 2 else feats.mean(dim=tuple(range(2, feats.ndim))))
         return torch.cat(out).double().numpy()

@@ -10,7 +10,6 @@ import hashlib
 from typing import Callable, Iterator, Sequence, Union
 
 import numpy as np
-import torch
 
 Frames = Union[np.ndarray, Sequence[np.ndarray]]
 
@@ -31,11 +30,6 @@ def as_pair(reference: Frames, decoded: Frames) -> tuple[np.ndarray, np.ndarray]
     if ref.shape != dec.shape:
         raise ValueError(f"reference {ref.shape} and decoded {dec.shape} frames differ in shape; resize or trim first")
     return ref, dec
-
-
-def to_tensor01(batch: np.ndarray) -> torch.Tensor:
-    """[N, 3, H, W] float32 in [0, 1]: the model convention (docs/ARCHITECTURE.md)."""
-    return torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).float().div_(255.0)
 
 
 def chunks(n: int, size: int) -> Iterator[slice]:

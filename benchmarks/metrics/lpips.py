@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from benchmarks.metrics.frames import Frames, as_pair, chunks, to_tensor01
+from benchmarks.metrics.frames import Frames, as_pair, chunks
+from codec.model_input import to_pictures
 from codec.losses.lpips import LPIPS
 
 
@@ -41,5 +42,5 @@ class LPIPSMetric:
     def __call__(self, reference: Frames, decoded: Frames) -> np.ndarray:
         """LPIPS of each frame pair (0: identical)."""
         ref, dec = as_pair(reference, decoded)
-        out = [self.net(to_tensor01(ref[s]), to_tensor01(dec[s])) for s in chunks(len(ref), self.config.batch_size)]
+        out = [self.net(to_pictures(ref[s]), to_pictures(dec[s])) for s in chunks(len(ref), self.config.batch_size)]
         return torch.cat(out).double().numpy()

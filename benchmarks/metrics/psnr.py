@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from benchmarks.metrics.frames import Frames, as_pair
-from codec.evaluation import psnr
+from codec.evaluation import psnr, psnr_from_mse
 
 __all__ = ["psnr", "psnr_from_mse", "psnr_frames"]
-
-
-def psnr_from_mse(mse: float, peak: float = 255.0) -> float:
-    """The same formula as :func:`codec.evaluation.psnr`, from an MSE: for known-value checks."""
-    return float("inf") if mse == 0 else 10.0 * math.log10(peak * peak / mse)
 
 
 def psnr_frames(reference: Frames, decoded: Frames) -> np.ndarray:

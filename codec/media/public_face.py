@@ -28,8 +28,10 @@ def synthetic_clip(path: Path, frames: int = 125, fps: float = 25.0, size: int =
     import torch
     import torch.nn.functional as F
 
+    from codec.model_input import to_pictures, to_uint8_rgb
+
     photo = public_photo()
-    base = torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 255
+    base = to_pictures(photo[None])
 
     def frame(i: int) -> np.ndarray:
         t = i / fps
@@ -38,7 +40,7 @@ def synthetic_clip(path: Path, frames: int = 125, fps: float = 25.0, size: int =
         theta = torch.tensor([[[c, -s, shift], [s, c, 0.0]]], dtype=torch.float32)
         grid = F.affine_grid(theta, [1, 3, size, size], align_corners=False)
         out = F.grid_sample(base, grid, padding_mode="border", align_corners=False)
-        return (out[0].permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy()
+        return to_uint8_rgb(out[0])
 
     rate = 16000
     t = np.arange(int(frames / fps * rate)) / rate

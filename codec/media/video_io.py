@@ -246,9 +246,15 @@ def fit_length(wave: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate([wave, np.zeros(n - len(wave), wave.dtype)])
 
 
-def _fps_fraction(fps: float) -> Fraction:
+def fps_fraction(fps: float) -> Fraction:
+    """A frame rate as the fraction that the stream header and the mp4 time base both carry:
+    whole rates exact, the NTSC family (29.97, 23.976, 59.94) as n * 1000/1001 however it was
+    rounded, any other as the nearest fraction with a denominator of at most 1001 (12.5: 25/2)."""
     if abs(fps - round(fps)) < 1e-6:
         return Fraction(int(round(fps)), 1)
+    ntsc = Fraction(round(fps * 1.001) * 1000, 1001)
+    if abs(fps - ntsc) < 1e-3:
+        return ntsc
     return Fraction(fps).limit_denominator(1001)
 
 
@@ -286,7 +292,7 @@ class VideoWriter:
             self.audio.bit_rate = self.config.audio_bitrate
 
     def _open_video(self, height: int, width: int) -> None:
-        self.video = self.container.add_stream("libx264", rate=_fps_fraction(self.fps))
+        self.video = self.container.add_stream("libx264", rate=fps_fraction(self.fps))
         self.video.width, self.video.height = width + width % 2, height + height % 2
         self.video.pix_fmt = "yuv420p"
         options = {"crf": f"{self.config.crf:g}", "preset": self.config.preset}
@@ -311,7 +317,7 @@ class VideoWriter:
             rgb = np.pad(rgb, ((0, h - rgb.shape[0]), (0, w - rgb.shape[1]), (0, 0)), mode="edge")
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         frame.pts = self.frames
-        frame.time_base = Fraction(1) / _fps_fraction(self.fps)
+        frame.time_base = Fraction(1) / fps_fraction(self.fps)
         self.container.mux(self.video.encode(frame))
         self.frames += 1
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from codec.defaults import prepared_dir
 from codec.model import file_sha256, load_model, read_metadata
 from codec.training.evaluate import TARGETS, evaluate_model, evenly_spread, speech_clip_names
 
@@ -85,7 +86,7 @@ def default_data(run_dir: Path) -> Path:
         data = yaml.safe_load(cfg_path.read_text()).get("data")
         if data:
             return Path(data).expanduser()
-    return Path("~/.cache/avfr/prepared/dev").expanduser()
+    return prepared_dir("dev")
 
 
 def load_cache(path: Path, settings: CurveSettings) -> dict:

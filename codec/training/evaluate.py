@@ -25,14 +25,16 @@ import numpy as np
 import torch
 
 from codec import audio_features
-from codec.evaluation import psnr
-from codec.face_measures import FACE_KEYS, FaceComparison, FaceMeasures, as_frames, mean_over_clips
+from codec.defaults import prepared_dir
+from codec.evaluation import finite_psnr
+from codec.face_measures import FACE_KEYS, FaceComparison, FaceMeasures, mean_over_clips
 from codec.losses.lpips import LPIPS
 from codec.model import AVFRModel, load_model
+from codec.model_input import to_uint8_rgb
 from codec.motion import relative_keypoints
 from codec.progress import progress_bar
 from codec.training.dataset import PreparedDataset, read_shot_frames
-from codec.training.samples import grid, to_uint8_rgb
+from codec.training.samples import grid
 
 
 @dataclass(frozen=True)
@@ -114,14 +116,14 @@ def clip_metrics(pred: torch.Tensor, real: torch.Tensor, lpips: LPIPS) -> dict[s
     """Means over the driving frames (frame 0, the keyframe itself, excluded)."""
     pred, real = pred[1:], real[1:, :3]
     repeat = real[:1].expand_as(real)
-    p8, r8, k8 = as_frames(pred), as_frames(real), as_frames(repeat)
-    finite = lambda xs: float(np.mean([min(x, 100.0) for x in xs]))  # noqa: E731
+    p8, r8, k8 = to_uint8_rgb(pred), to_uint8_rgb(real), to_uint8_rgb(repeat)
+    mean = lambda xs: float(np.mean(xs))  # noqa: E731
     return {
         "frames": int(pred.shape[0]),
         "lpips": float(lpips(pred, real).mean()),
-        "psnr_db": finite([psnr(a, b) for a, b in zip(p8, r8)]),
+        "psnr_db": mean([finite_psnr(a, b) for a, b in zip(p8, r8)]),
         "repeat_keyframe_lpips": float(lpips(repeat, real).mean()),
-        "repeat_keyframe_psnr_db": finite([psnr(a, b) for a, b in zip(k8, r8)]),
+        "repeat_keyframe_psnr_db": mean([finite_psnr(a, b) for a, b in zip(k8, r8)]),
     }
 
 
@@ -265,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description="same-identity reconstruction on prepared dev data")
     parser.add_argument("models", nargs="+", type=Path)
-    parser.add_argument("--data", type=Path, default=Path("~/.cache/avfr/prepared/dev").expanduser())
+    parser.add_argument("--data", type=Path, default=prepared_dir("dev"))
     parser.add_argument("--max-frames", type=int, default=100)
     parser.add_argument("-o", "--output", type=Path, default=None, help="JSON file for the results")
     parser.add_argument("--audio-ablation", action="store_true", help="also render the clips with speech with silence instead")

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from codec.defaults import prepared_dir
 from codec.losses.keypoint_landmarks import oriented_targets
 from codec.losses.landmark_flow import landmarks_to_grid
 from codec.model import AVFRModel, load_model
@@ -46,7 +47,7 @@ def nearest_slots(distances: np.ndarray) -> list[int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", type=Path)
-    parser.add_argument("--data", type=Path, default=Path("~/.cache/avfr/prepared"), help="prepared training data")
+    parser.add_argument("--data", type=Path, default=prepared_dir(), help="prepared training data")
     parser.add_argument("--landmarks", type=int, nargs="+", default=[13, 14, 61, 291])
     parser.add_argument("--frames", type=int, default=120)
     args = parser.parse_args(argv)

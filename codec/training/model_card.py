@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from codec.defaults import prepared_dir
 from codec.media.public_face import public_photo
 from codec.model import count_parameters, load_model, read_metadata
 from codec.training.evaluate import (
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_dir", type=Path, nargs="?", help="the run's folder (train_config.yaml, log.csv); not needed with --mouth-plot-only")
     parser.add_argument("--model", type=Path, required=True, help="the model to ship (fp16 safetensors)")
     parser.add_argument("--early", type=Path, default=None, help="the same run's checkpoint at 1/10 of the steps (or at step 0 of a warm-started run)")
-    parser.add_argument("--data", type=Path, default=Path("~/.cache/avfr/prepared/dev").expanduser())
+    parser.add_argument("--data", type=Path, default=prepared_dir("dev"))
     parser.add_argument("--stills", type=Path, default=None, help="folder of photos for the cross-identity grid")
     parser.add_argument("--max-frames", type=int, default=100)
     parser.add_argument("--pictures", type=Path, default=Path("out/model_card"))

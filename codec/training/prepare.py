@@ -38,11 +38,12 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
-from PIL import Image
 
 from codec import audio_features
+from codec.defaults import PREPARED_SIZES
 from codec.errors import InputError
 from codec.media import video_io
+from codec.model_input import MIN_PRIOR_SIZE, resize_rgb
 from codec.priors import FacePriors
 from codec.progress import progress_bar
 from codec.face_tracker import CropConfig, FaceDetector, ShotConfig, crop_box, detect_faces, find_shot_box, split_shots
@@ -50,7 +51,7 @@ from codec.face_tracker import CropConfig, FaceDetector, ShotConfig, crop_box, d
 VIDEO_EXTENSIONS = {".mp4", ".mpg", ".mpeg", ".webm", ".mkv", ".avi", ".mov", ".m4v", ".flv"}
 FORMAT_VERSION = 1
 LANDMARK_SCALE = 2048  # landmarks stored as round(x / crop_size * LANDMARK_SCALE): 1/8 px at 256
-PRIOR_SIZE = 256  # MediaPipe runs on crops of this size (as codec.model_input does at inference)
+PRIOR_SIZE = MIN_PRIOR_SIZE  # MediaPipe runs on crops of this size (as codec.model_input does at inference)
 
 
 @dataclass
@@ -169,11 +170,6 @@ def decode_landmarks(coded: np.ndarray, scale: int = LANDMARK_SCALE) -> np.ndarr
     return np.cumsum(coded.astype(np.int32), axis=0).astype(np.float32) / scale
 
 
-def _resize(rgb: np.ndarray, size: int) -> np.ndarray:
-    # PIL bicubic: the resize codec.model_input uses at inference, so training crops match.
-    return rgb if rgb.shape[0] == size else np.asarray(Image.fromarray(rgb).resize((size, size), Image.BICUBIC))
-
-
 @dataclass
 class _ClipResult:
     entry: dict
@@ -277,12 +273,12 @@ def _write_shot(
         with FacePriors(static_image_mode=False) as priors:
             for j, crop in enumerate(crops):
                 i = start + j
-                prior_crop = _resize(crop, PRIOR_SIZE)
+                prior_crop = resize_rgb(crop, PRIOR_SIZE)
                 lm = priors.landmarks(prior_crop)
                 if lm is not None:
                     landmarks[i], found[i] = lm / PRIOR_SIZE, True
                 for s, w in writers.items():
-                    w.write(_resize(crop, s))
+                    w.write(resize_rgb(crop, s))  # the inference resize, so training crops match
                     if w.audio is not None and wave is not None:
                         w.write_audio(wave[int(round(i * per_frame)) : int(round((i + 1) * per_frame))])
     finally:
@@ -296,7 +292,7 @@ def _write_shot(
 def prepare(
     raw_dir: Path | str,
     out_dir: Path | str,
-    sizes: tuple[int, ...] = (256, 128),
+    sizes: tuple[int, ...] = PREPARED_SIZES,
     manifest: Path | str | None = None,
     limit: int | None = None,
     progress: bool = True,

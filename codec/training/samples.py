@@ -8,10 +8,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-
-def to_uint8_rgb(x: torch.Tensor) -> np.ndarray:
-    """[3 or more, H, W] in [0, 1] -> HxWx3 uint8 (extra prior channels dropped)."""
-    return (x[:3].detach().float().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+from codec.model_input import to_uint8_rgb
 
 
 def grid(rows: list[list[np.ndarray]], pad: int = 2) -> np.ndarray:

@@ -26,9 +26,10 @@ import yaml
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Sampler
 
-from codec.config import ModelConfig, load_config
+from codec.config import load_config, read_preset
+from codec.defaults import PREPARED_DATA
 from codec.errors import AvfrError
-from codec.model import AVFRModel, save_model
+from codec.model import AVFRModel, pick_device, save_model
 from codec.networks.discriminator import Discriminator
 from codec.progress import progress_bar
 from codec.training.checkpoint import load_checkpoint, save_checkpoint
@@ -46,7 +47,7 @@ class TrainConfig:
     """Everything about a training run that is not the network itself."""
 
     model: str = "light-128"
-    data: str = "~/.cache/avfr/prepared"
+    data: str = PREPARED_DATA
     run_dir: str = "runs/light-128"
     steps: int = 20000
     batch_size: int = 4
@@ -103,13 +104,8 @@ class TrainConfig:
 
 
 def load_train_config(name_or_path: str) -> TrainConfig:
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = CONFIG_DIR / f"{name_or_path}.yaml"
-    if not path.is_file():
-        presets = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
-        raise AvfrError(f"training config {name_or_path} not found: give a YAML path or one of {presets}")
-    return TrainConfig.from_dict(yaml.safe_load(path.read_text()) or {})
+    """A training config by name (``codec/configs/train/<name>.yaml``) or path."""
+    return TrainConfig.from_dict(read_preset(name_or_path, CONFIG_DIR, "training config")[1])
 
 
 class StepBatchSampler(Sampler[list[tuple[int, int]]]):
@@ -162,11 +158,11 @@ def init_distributed(device: torch.device) -> DistInfo:
 
 
 def pick_train_device(name: str, info_local_rank: int = 0) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        name = f"cuda:{int(os.environ.get('LOCAL_RANK', info_local_rank))}"
-    return torch.device(name)
+    """:func:`codec.model.pick_device`; plain CUDA is this process' GPU under torchrun."""
+    device = pick_device(name)
+    if device.type == "cuda" and device.index is None:
+        return torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', info_local_rank))}")
+    return device
 
 
 def seed_step(seed: int, step: int, rank: int) -> None:
@@ -179,8 +175,7 @@ def seed_step(seed: int, step: int, rank: int) -> None:
 class Trainer:
     def __init__(self, cfg: TrainConfig, device: torch.device, dist_info: DistInfo) -> None:
         self.cfg, self.device, self.dist = cfg, device, dist_info
-        base = load_config(cfg.model)
-        self.model_config = ModelConfig.from_dict({**base.to_dict(), **cfg.model_overrides})
+        self.model_config = load_config(cfg.model, cfg.model_overrides)
         self.model = AVFRModel(self.model_config).to(device)
         self.discriminator = Discriminator(self.model_config).to(device)
         self.gen_full = GeneratorFullModel(self.model, self.discriminator, cfg.losses, mouth_dropout=cfg.mouth_dropout).to(device)
@@ -401,7 +396,7 @@ def export_checkpoint(run_dir: Path, output: Path) -> Path:
 
     run_dir = Path(run_dir).expanduser()
     cfg = TrainConfig.from_dict(yaml.safe_load((run_dir / "train_config.yaml").read_text()))
-    model = AVFRModel(ModelConfig.from_dict({**load_config(cfg.model).to_dict(), **cfg.model_overrides}))
+    model = AVFRModel(load_config(cfg.model, cfg.model_overrides))
     with safe_open(str(run_dir / "last.safetensors"), framework="pt") as f:
         step = json.loads(f.metadata()["avfr_checkpoint"])["step"]
         prefix = "module.model."

@@ -204,3 +204,22 @@ def test_decoded_video_is_marked_and_check_mark_tells_it_from_the_camera_clip(
     code, _, err = run_cli(capsys, "check-mark", str(tmp_path / "nothing.mp4"))
     assert code == 2
     assert_one_line_error(err, "does not exist")
+
+
+def test_the_command_and_the_python_api_share_their_defaults() -> None:
+    """A Python caller gets the call and the encode `avfr` runs (codec/defaults.py)."""
+    from avfr.cli import build_parser, encode_options
+    from receiver.call import ReceiveOptions
+    from receiver.decoder import DecodeOptions
+    from sender.call import SendOptions
+    from sender.encoder import EncodeOptions
+
+    parser = build_parser()
+    encode = parser.parse_args(["encode", "in.mp4", "-o", "out.avfr"])
+    assert encode_options(encode, audio_bitrate=encode.audio_kbps * 1000, audio_sample_rate=encode.audio_rate) == EncodeOptions()
+    send, sent = parser.parse_args(["send", "--camera", "/dev/video0"]), SendOptions(camera="/dev/video0")
+    assert (sent.bundle, sent.audio_kbps, sent.audio_frame_ms) == (send.bundle, send.audio_kbps, send.audio_frame_ms)
+    assert sent.encode == encode_options(send)  # the call's short intra period included
+    receive, received = parser.parse_args(["receive"]), ReceiveOptions()
+    assert (received.device, received.output_size, received.web_host) == (receive.device, receive.size, receive.web_host)
+    assert parser.parse_args(["decode", "x.avfr", "-o", "x.mp4"]).device == DecodeOptions().device

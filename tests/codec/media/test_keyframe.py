@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from codec.errors import StreamError
+from codec.evaluation import psnr
 from codec.media.keyframe import CODECS, KeyframeConfig, available_codecs, codec_spec, decode_keyframe, encode_keyframe
 from proto import avfr_pb2
 
@@ -22,10 +23,6 @@ def synthetic_face(size: int = 256) -> np.ndarray:
     img[((xx - 0.5) / 0.1) ** 2 + ((yy - 0.7) / 0.025) ** 2 < 1] = (0.6, 0.25, 0.25)
     img += np.random.default_rng(0).normal(0, 0.01, img.shape)
     return (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return 10 * np.log10(255.0**2 / np.mean((a.astype(float) - b.astype(float)) ** 2))
 
 
 @pytest.fixture(scope="module")

@@ -76,3 +76,11 @@ def test_odd_frame_sizes_are_padded_to_even(tmp_path: Path) -> None:
     path = tmp_path / "odd.mp4"
     video_io.write_video(path, iter([np.zeros((31, 45, 3), np.uint8)] * 3), fps=25.0)
     assert video_io.read_frames(path)[0].shape == (32, 46, 3)
+
+
+def test_a_frame_rate_has_one_fraction_for_the_header_and_the_mp4() -> None:
+    from fractions import Fraction
+
+    assert video_io.fps_fraction(25.0) == 25 and video_io.fps_fraction(12.5) == Fraction(25, 2)
+    assert video_io.fps_fraction(29.97) == video_io.fps_fraction(30000 / 1001) == Fraction(30000, 1001)  # however NTSC was rounded
+    assert video_io.fps_fraction(23.976) == Fraction(24000, 1001)
