@@ -267,9 +267,18 @@ def add_motion_arguments(p: argparse.ArgumentParser, intra_period: int | None = 
         default=defaults.MOTION_CODING,
         help="motion coding: compact (quantised, predicted, arithmetic-coded; ~1/10 of raw) or raw (the paper's 960-bit FP16 frames)",
     )
-    p.add_argument("--position-step-inv", type=int, default=None, help=f"compact: keypoint positions quantised in steps of 1/N (default {compact.position_step_inv})")
-    p.add_argument("--jacobian-step-inv", type=int, default=None, help=f"compact: Jacobian entries quantised in steps of 1/N (default {compact.jacobian_step_inv})")
-    p.add_argument("--intra-period", type=int, default=intra_period, help=f"compact: a self-contained motion frame at least every N frames, the bound on a lost packet's effect (default {intra_period or compact.intra_period})")
+    p.add_argument(
+        "--position-step-inv", type=int, default=None, help=f"compact: keypoint positions quantised in steps of 1/N (default {compact.position_step_inv})"
+    )
+    p.add_argument(
+        "--jacobian-step-inv", type=int, default=None, help=f"compact: Jacobian entries quantised in steps of 1/N (default {compact.jacobian_step_inv})"
+    )
+    p.add_argument(
+        "--intra-period",
+        type=int,
+        default=intra_period,
+        help=f"compact: a self-contained motion frame at least every N frames, the bound on a lost packet's effect (default {intra_period or compact.intra_period})",
+    )
     p.add_argument(
         "--target-kbps",
         type=float,
@@ -441,7 +450,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --run-dir")
     p.add_argument("--device", default=defaults.DEVICE, help="auto (CUDA if available), cpu or cuda")
     p.add_argument("--export-to", type=Path, default=None, metavar="FILE", help="do not train: write the run's last checkpoint as an fp16 model file")
-    p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE", help="set a model config value or a loss setting (repeatable), e.g. --override num_kp=15 or --override loss_gan=0")
+    p.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a model config value or a loss setting (repeatable), e.g. --override num_kp=15 or --override loss_gan=0",
+    )
     p.set_defaults(handler=_cmd_train)
 
     p = sub.add_parser("bench", help="rate-distortion benchmark against H.266/VVC (see benchmarks/)", add_help=False)

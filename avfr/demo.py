@@ -71,6 +71,8 @@ def run_demo(input_path: Path | None, out_dir: Path, max_frames: int = DEMO_MAX_
         f"quality against the sender's face crop: PSNR {metrics['psnr_db']:.2f} dB, "
         f"'repeat the keyframe' would give {metrics['repeat_keyframe_psnr_db']:.2f} dB"
     )
-    print(f"outputs in {out_dir}/: decoded.mp4 (the receiver's video with sound), side_by_side.mp4/.png "
-          f"(sender's view | receiver), demo.avfr, info.txt, metrics.json")
+    print(
+        f"outputs in {out_dir}/: decoded.mp4 (the receiver's video with sound), side_by_side.mp4/.png "
+        f"(sender's view | receiver), demo.avfr, info.txt, metrics.json"
+    )
     return 0

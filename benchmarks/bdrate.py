@@ -95,7 +95,9 @@ def bd_rate(anchor: Curve, test: Curve) -> BDResult:
         return BDResult(None, why, dropped=dropped)
     lo, hi = max(min(a.quality), min(t.quality)), min(max(a.quality), max(t.quality))
     if hi <= lo:
-        return BDResult(None, f"no overlap in quality (anchor {min(a.quality):.4g}-{max(a.quality):.4g}, test {min(t.quality):.4g}-{max(t.quality):.4g})", dropped=dropped)
+        return BDResult(
+            None, f"no overlap in quality (anchor {min(a.quality):.4g}-{max(a.quality):.4g}, test {min(t.quality):.4g}-{max(t.quality):.4g})", dropped=dropped
+        )
     fa, ft = _pchip(a.quality, np.log10(a.kbps)), _pchip(t.quality, np.log10(t.kbps))
     mean = (ft.integrate(lo, hi) - fa.integrate(lo, hi)) / (hi - lo)
     return BDResult(float((10**mean - 1) * 100), overlap=(float(lo), float(hi)), dropped=dropped)

@@ -41,8 +41,8 @@ import signal
 import sys
 import tempfile
 import time
-import tracemalloc
 import traceback
+import tracemalloc
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,7 +92,7 @@ def split(data: bytes) -> Split:
 
 
 def payload_of(record: bytes) -> bytes:
-    from codec.bitstream.container import CRC_BYTES, decode_varint
+    from codec.bitstream.container import decode_varint
 
     length, n = decode_varint(record)  # type: ignore[misc]
     return record[n : n + length]
@@ -210,7 +210,13 @@ def _set_edge_value(rng: random.Random, message) -> None:  # noqa: ANN001 (any p
         setattr(message, f.name, not getattr(message, f.name))
     elif f.type == F.TYPE_BYTES:
         value = getattr(message, f.name)
-        setattr(message, f.name, rng.choice((b"", value[: rng.randrange(len(value) + 1)], value + rng.randbytes(rng.randrange(1, 200)), rng.randbytes(rng.choice((1, 2, 120, 1000))))))
+        setattr(
+            message,
+            f.name,
+            rng.choice(
+                (b"", value[: rng.randrange(len(value) + 1)], value + rng.randbytes(rng.randrange(1, 200)), rng.randbytes(rng.choice((1, 2, 120, 1000))))
+            ),
+        )
     elif f.type == F.TYPE_STRING:
         setattr(message, f.name, rng.choice(("", "x" * rng.randrange(300), "light-128", "\u00e9\u0000")))
     elif f.type == F.TYPE_ENUM:
@@ -218,7 +224,17 @@ def _set_edge_value(rng: random.Random, message) -> None:  # noqa: ANN001 (any p
     else:
         top = 2**64 - 1 if f.type in (F.TYPE_UINT64, F.TYPE_FIXED64) else 2**32 - 1
         current = getattr(message, f.name)
-        setattr(message, f.name, min(max(rng.choice((0, 1, 2, 3, 7, 64, 65, 1000, 2**16, 2**31 - 1, 2**31, top, current + 1, max(current - 1, 0), current * 2, rng.randrange(top))), 0), top))
+        setattr(
+            message,
+            f.name,
+            min(
+                max(
+                    rng.choice((0, 1, 2, 3, 7, 64, 65, 1000, 2**16, 2**31 - 1, 2**31, top, current + 1, max(current - 1, 0), current * 2, rng.randrange(top))),
+                    0,
+                ),
+                top,
+            ),
+        )
 
 
 def edit_protobuf_bytes(rng: random.Random, data: bytes, seeds: list[bytes]) -> bytes:
@@ -511,13 +527,20 @@ class Campaign:
             "largest_input_bytes": self.input_bytes_max,
             "wall_s": round(wall, 1),
             "inputs_per_s": round(self.inputs / wall, 1) if wall else 0.0,
-            "rules": {"max_seconds": MAX_SECONDS, "memory_limit": f"{MEMORY_BASE} + {MEMORY_PER_BYTE} x input bytes",
-                      "errors_allowed": "codec.errors.AvfrError and subclasses"},  # fmt: skip
+            "rules": {
+                "max_seconds": MAX_SECONDS,
+                "memory_limit": f"{MEMORY_BASE} + {MEMORY_PER_BYTE} x input bytes",
+                "errors_allowed": "codec.errors.AvfrError and subclasses",
+            },  # fmt: skip
             "seeds": seeds,
             "libfuzzer_seed": seed,
-            "targets": ["container reader (strict)", "container reader (resync) + index + seek + packet_sizes + damage plan",
-                        "motion decoders (raw, compact) from the stream's header", "receiver pass 1 (scan_stream: header, damage plan, Opus speech placement)",
-                        "avfr info accounting (describe_file, to_text, to_json)"],  # fmt: skip
+            "targets": [
+                "container reader (strict)",
+                "container reader (resync) + index + seek + packet_sizes + damage plan",
+                "motion decoders (raw, compact) from the stream's header",
+                "receiver pass 1 (scan_stream: header, damage plan, Opus speech placement)",
+                "avfr info accounting (describe_file, to_text, to_json)",
+            ],  # fmt: skip
         }
 
 
@@ -633,20 +656,20 @@ def markdown(r: dict) -> str:
     findings = "\n".join(f"- {f['rule']} ({f['mutation']}): {f['detail']}" for f in r["findings"]) or "- none"
     return f"""# Fuzzing the stream readers
 
-`python -m benchmarks.fuzz --inputs {r['inputs']}` (atheris {r.get('atheris', '?')}, libFuzzer seed {r['libfuzzer_seed']}):
-{r['inputs']} structure-aware mutations of {len(r['seeds'])} real streams ({', '.join(r['seeds'])}) through
-{'; '.join(r['targets'])}.
+`python -m benchmarks.fuzz --inputs {r["inputs"]}` (atheris {r.get("atheris", "?")}, libFuzzer seed {r["libfuzzer_seed"]}):
+{r["inputs"]} structure-aware mutations of {len(r["seeds"])} real streams ({", ".join(r["seeds"])}) through
+{"; ".join(r["targets"])}.
 
 | rule | result |
 |---|---|
-| exceptions other than AvfrError | {r['exceptions_found']} |
-| inputs over {r['rules']['max_seconds']:g} s of CPU time | {r['rules_broken'].get('slow', 0)} (slowest {r['slowest_input_ms']:.1f} ms, {r['slowest_input_mutation']}; {r['slowest_input_wall_ms']:.0f} ms at most in wall time on this shared machine; at most {r['cpu_ms_per_kib_max']:g} ms per KiB of input; {r['retimed_without_tracing']} timed again without tracemalloc) |
-| traced peak over {r['rules']['memory_limit']} | {r['rules_broken'].get('memory', 0)} of {r['memory_checked_inputs']} traced (highest {r['peak_traced_bytes'] / 1024:.0f} KiB; at most {r['peak_bytes_per_input_byte']:g} bytes per input byte) |
-| `avfr info` parts not adding up to the file | {r['rules_broken'].get('accounting', 0)} |
+| exceptions other than AvfrError | {r["exceptions_found"]} |
+| inputs over {r["rules"]["max_seconds"]:g} s of CPU time | {r["rules_broken"].get("slow", 0)} (slowest {r["slowest_input_ms"]:.1f} ms, {r["slowest_input_mutation"]}; {r["slowest_input_wall_ms"]:.0f} ms at most in wall time on this shared machine; at most {r["cpu_ms_per_kib_max"]:g} ms per KiB of input; {r["retimed_without_tracing"]} timed again without tracemalloc) |
+| traced peak over {r["rules"]["memory_limit"]} | {r["rules_broken"].get("memory", 0)} of {r["memory_checked_inputs"]} traced (highest {r["peak_traced_bytes"] / 1024:.0f} KiB; at most {r["peak_bytes_per_input_byte"]:g} bytes per input byte) |
+| `avfr info` parts not adding up to the file | {r["rules_broken"].get("accounting", 0)} |
 
-{r['refused_with_an_avfr_error']} inputs were refused by at least one reader with a one-line AvfrError (the rest read
-as streams, resynced past their damage). Largest input {r['largest_input_bytes']} bytes; {r['inputs_per_s']:g} inputs/s
-({r['wall_s']:g} s).
+{r["refused_with_an_avfr_error"]} inputs were refused by at least one reader with a one-line AvfrError (the rest read
+as streams, resynced past their damage). Largest input {r["largest_input_bytes"]} bytes; {r["inputs_per_s"]:g} inputs/s
+({r["wall_s"]:g} s).
 
 Findings:
 {findings}

@@ -128,8 +128,11 @@ def measure(crops: list[tuple[str, np.ndarray]], cfg: BenchConfig) -> list[dict]
                 }
             )
             r = rows[-1]
-            print(f"{codec:>5} q={quality:<3} {r['bytes']:8.0f} B  {r['psnr']:6.2f} dB  SSIM {r['ssim']:.4f}  "
-                  f"enc {r['encode_ms']:6.1f} ms  dec {r['decode_ms']:5.1f} ms", flush=True)
+            print(
+                f"{codec:>5} q={quality:<3} {r['bytes']:8.0f} B  {r['psnr']:6.2f} dB  SSIM {r['ssim']:.4f}  "
+                f"enc {r['encode_ms']:6.1f} ms  dec {r['decode_ms']:5.1f} ms",
+                flush=True,
+            )
     return rows
 
 
@@ -139,8 +142,7 @@ def measure_one(img: np.ndarray, codec: str, quality: int) -> dict:
     t1 = time.perf_counter()
     out = decode_keyframe(data, CODECS[codec].proto, size=img.shape[:2])
     t2 = time.perf_counter()
-    return {"bytes": len(data), "psnr": finite_psnr(img, out), "ssim": ssim(img, out),
-            "encode_ms": (t1 - t0) * 1000, "decode_ms": (t2 - t1) * 1000}
+    return {"bytes": len(data), "psnr": finite_psnr(img, out), "ssim": ssim(img, out), "encode_ms": (t1 - t0) * 1000, "decode_ms": (t2 - t1) * 1000}
 
 
 def curve(rows: list[dict], codec: str) -> tuple[np.ndarray, np.ndarray]:
@@ -176,9 +178,15 @@ def choose(rows: list[dict], cfg: BenchConfig) -> dict:
     scores = {c: band_psnr(rows, c, band) for c in codecs}
     best = max(scores, key=lambda c: scores[c])
     nearest = lambda c: min((r for r in rows if r["codec"] == c), key=lambda r: abs(np.log(r["bytes"] / (cfg.target_kb * 1000))))  # noqa: E731
-    return {"codec": best, "quality": nearest(best)["quality"], "at_default": nearest(best), "ranking_band_kb": band,
-            "band_psnr": scores, "per_codec_quality_near_target": {c: nearest(c)["quality"] for c in codecs},
-            "psnr_at_kb": {c: {str(kb): psnr_at(rows, c, kb) for kb in REPORT_KB} for c in codecs}}
+    return {
+        "codec": best,
+        "quality": nearest(best)["quality"],
+        "at_default": nearest(best),
+        "ranking_band_kb": band,
+        "band_psnr": scores,
+        "per_codec_quality_near_target": {c: nearest(c)["quality"] for c in codecs},
+        "psnr_at_kb": {c: {str(kb): psnr_at(rows, c, kb) for kb in REPORT_KB} for c in codecs},
+    }
 
 
 REPORT_KB = (2, 3, 5, 8, 10)
@@ -186,8 +194,11 @@ REPORT_KB = (2, 3, 5, 8, 10)
 
 def write_results(rows: list[dict], choice: dict, crops: list[tuple[str, np.ndarray | None]], cfg: BenchConfig) -> None:
     cfg.out.mkdir(parents=True, exist_ok=True)
-    meta = {"images": [name for name, _ in crops], "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
-            "knobs": {c: CODECS[c].knob for c in CODECS}}
+    meta = {
+        "images": [name for name, _ in crops],
+        "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
+        "knobs": {c: CODECS[c].knob for c in CODECS},
+    }
     (cfg.out / "keyframe_codecs.json").write_text(json.dumps({"meta": meta, "choice": choice, "rows": rows}, indent=2) + "\n")
     plot(rows, choice, cfg)
     (cfg.out / "keyframe_codecs.md").write_text(markdown(rows, choice, crops, cfg))
@@ -241,10 +252,11 @@ def markdown(rows: list[dict], choice: dict, crops: list[tuple[str, np.ndarray]]
         lines.append(f"| {c} | {s:.2f} | {at} | {choice['per_codec_quality_near_target'][c]} |")
     lines += ["", "| codec | quality | bytes (mean) | min-max | PSNR dB | SSIM | encode ms | decode ms |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['codec']} | {r['quality']} | {r['bytes']:.0f} | {r['bytes_min']}-{r['bytes_max']} | {r['psnr']:.2f} | "
-                     f"{r['ssim']:.4f} | {r['encode_ms']:.1f} | {r['decode_ms']:.1f} |")
-    lines += ["", "Quality knobs: " + "; ".join(f"{c}: {CODECS[c].knob}" for c in CODECS), "",
-              "![PSNR vs size](keyframe_codecs.png)", ""]
+        lines.append(
+            f"| {r['codec']} | {r['quality']} | {r['bytes']:.0f} | {r['bytes_min']}-{r['bytes_max']} | {r['psnr']:.2f} | "
+            f"{r['ssim']:.4f} | {r['encode_ms']:.1f} | {r['decode_ms']:.1f} |"
+        )
+    lines += ["", "Quality knobs: " + "; ".join(f"{c}: {CODECS[c].knob}" for c in CODECS), "", "![PSNR vs size](keyframe_codecs.png)", ""]
     return "\n".join(lines)
 
 

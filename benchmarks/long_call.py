@@ -248,7 +248,10 @@ def markdown(result: dict) -> str:
         lines.append(f"| after the first window (steady state) | {s['seconds']:.0f} | {s['video_kbps']:.2f} | {s['speech_kbps']:.2f} | "
                      f"{s['total_kbps']:.2f} | {f(s['lpips'], 4)} | {s['psnr']:.2f} |")  # fmt: skip
     lines += ["", "| window from (s) | video kbit/s | speech kbit/s | total | LPIPS | PSNR |", "|---|---|---|---|---|---|"]
-    lines += [f"| {x['start_s']:.0f} | {x['video_kbps']:.2f} | {x['speech_kbps']:.2f} | {x['total_kbps']:.2f} | {f(x['lpips'], 4)} | {x['psnr']:.2f} |" for x in result["windows"]]
+    lines += [
+        f"| {x['start_s']:.0f} | {x['video_kbps']:.2f} | {x['speech_kbps']:.2f} | {x['total_kbps']:.2f} | {f(x['lpips'], 4)} | {x['psnr']:.2f} |"
+        for x in result["windows"]
+    ]
     lines += ["", "Video = keyframes + motion + their records' framing (as `avfr info`); speech = Opus payload + its framing; "
               "the file's bytes exactly. LPIPS-Alex on 1 in 5 frames, PSNR on all, against the sender's 256 px crops."]  # fmt: skip
     return "\n".join(lines) + "\n"

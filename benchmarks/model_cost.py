@@ -28,8 +28,6 @@ from codec.config import load_config
 from codec.model import AVFRModel, count_flops, count_parameters, dummy_inputs, network_calls, network_modules
 from codec.networks.discriminator import Discriminator
 
-
-
 RESULTS = Path(__file__).resolve().parent / "results"
 CONFIGS = ("paper-256", "light-256", "light-128")
 TRAIN_CONFIG = "light-256"
@@ -101,8 +99,15 @@ def training_throughput(name: str, batch: int, steps: int) -> dict[str, Any]:
         if step >= 2:  # first steps allocate and pick kernels
             times.append(time.perf_counter() - t)
     step_s = statistics.median(times)
-    return {"config": name, "batch": batch, "steps_timed": steps, "step_s": step_s, "samples_per_s": batch / step_s,
-            "losses": sorted(losses) + sorted(d), "lpips_backbone": losses_cfg.lpips_backbone}
+    return {
+        "config": name,
+        "batch": batch,
+        "steps_timed": steps,
+        "step_s": step_s,
+        "samples_per_s": batch / step_s,
+        "losses": sorted(losses) + sorted(d),
+        "lpips_backbone": losses_cfg.lpips_backbone,
+    }
 
 
 def fmt_params(n: int | None) -> str:

@@ -25,7 +25,13 @@ PLOTTED = {  # metric key -> (axis label, whether lower is better)
     "psnr": ("PSNR, dB (higher is better)", False),
     "fid": ("FID over the set (lower is better)", True),
 }
-MARKERS = {"avfr": ("*", "tab:red", 14), "avfr-1key": ("^", "tab:pink", 10), "avfr-raw": ("P", "tab:orange", 10), "repeat-keyframe": ("X", "tab:gray", 10), "vvc-match": ("D", "tab:blue", 8)}
+MARKERS = {
+    "avfr": ("*", "tab:red", 14),
+    "avfr-1key": ("^", "tab:pink", 10),
+    "avfr-raw": ("P", "tab:orange", 10),
+    "repeat-keyframe": ("X", "tab:gray", 10),
+    "vvc-match": ("D", "tab:blue", 8),
+}
 
 
 def _curve(ax: "plt.Axes", aggregate: dict[str, dict], keys: list[str], metric: str, style: str, colour: str, label: str, prefix: str) -> None:
@@ -78,7 +84,13 @@ def save_figure(fig: "plt.Figure", ax: "plt.Axes", path: Path, xlabel: str, ylab
 
 
 def _legend(key: str) -> str:
-    return {"avfr": "avfr (compact motion + refresh)", "avfr-1key": "avfr, compact motion, no refresh", "avfr-raw": "avfr, raw FP16 motion, one keyframe (paper)", "repeat-keyframe": "repeat the keyframe (zero motion)", "vvc-match": "VVC at avfr's bpp"}[key]
+    return {
+        "avfr": "avfr (compact motion + refresh)",
+        "avfr-1key": "avfr, compact motion, no refresh",
+        "avfr-raw": "avfr, raw FP16 motion, one keyframe (paper)",
+        "repeat-keyframe": "repeat the keyframe (zero motion)",
+        "vvc-match": "VVC at avfr's bpp",
+    }[key]
 
 
 def rd_plots(aggregate: dict[str, dict], out_dir: Path, name: str, title: str, curves: dict | None = None) -> list[Path]:

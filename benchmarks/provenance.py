@@ -85,7 +85,11 @@ def run_cli(run: Callable[[], dict], markdown: Callable[[dict], str]) -> int:
 
 
 def write_results(
-    out_dir: Path, name: str, result: dict, markdown: Callable[[dict], str], plot: Callable[[dict, Path], object],
+    out_dir: Path,
+    name: str,
+    result: dict,
+    markdown: Callable[[dict], str],
+    plot: Callable[[dict, Path], object],
     image_alt: str | None = None,
 ) -> str:
     """``result`` with its provenance as ``name.json``, its table as ``name.md`` (linking the

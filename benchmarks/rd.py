@@ -94,13 +94,13 @@ import torch
 
 from benchmarks import vvc
 from benchmarks.bdrate import Curve, bd_quality, bd_rate, crossover
-from benchmarks.provenance import git_state, machine, package_versions
 from benchmarks.metrics.frames import as_batch
 from benchmarks.metrics.psnr import psnr_frames
+from benchmarks.provenance import git_state, machine, package_versions
 from codec.bitstream.container import AvfrReader
-from codec.face_measures import FaceMeasures, FaceTrack, mean_over_clips
 from codec.bitstream.info import describe_file
 from codec.errors import AvfrError, InputError
+from codec.face_measures import FaceMeasures, FaceTrack, mean_over_clips
 from codec.progress import progress_bar
 from codec.zoo import DEFAULT_MODEL
 from proto import avfr_pb2
@@ -678,7 +678,7 @@ def markdown(result: dict) -> str:
         f"- PSNR (RGB) on every frame; SSIM, LPIPS-Alex, ID-sim (SFace cosine, higher is better), LMD (MediaPipe NME, "
         f"inter-ocular) on 1 in {cfg['metric_stride']} frames; DISTS on 1 in {cfg['slow_metric_stride']}; FID over the "
         f"set of 1 in {cfg.get('fid_stride', cfg['slow_metric_stride'])} frames ({result['fid_frames']} per point; [95% bootstrap "
-        "interval over the frames]; \"n/c\": fewer than 500 frames, biased upwards, not comparable).",
+        'interval over the frames]; "n/c": fewer than 500 frames, biased upwards, not comparable).',
         "- mouth corr / mouth amp: Pearson correlation and std ratio (decoded / reference) of the mouth opening per frame "
         "(inner-lip gap 13-14 over the eye-corner distance 33-263), eye corr: the same for the eyelid gaps (blinks), mouth "
         "LPIPS: LPIPS-Alex of the box around the reference's lips scaled to 64x64; all from `codec.face_measures`, MediaPipe "
@@ -750,8 +750,6 @@ def silence_lines(avfr: dict) -> list[str]:
 # --------------------------------------------------------------------------- provenance
 
 
-
-
 def ffmpeg_version(cfg: RDConfig) -> str:
     try:
         out = subprocess.run([cfg.vvc.executable(), "-version"], capture_output=True, text=True).stdout
@@ -801,6 +799,7 @@ def run(cfg: RDConfig, argv: Sequence[str] | None = None) -> dict:
     results = []
     try:
         for clip in clips:
+
             def tick(label: str, clip: Path = clip) -> None:
                 bar.set_postfix_str(f"{clip.stem[:32]} {label}")
                 bar.update(1)

@@ -21,9 +21,9 @@ import numpy as np
 
 from benchmarks.provenance import git_state, machine
 from benchmarks.rd import DEFAULT_DATA, VIDEO_SUFFIXES
+from codec.face_tracker import FaceCropper
 from codec.media import video_io
 from codec.progress import progress_bar
-from codec.face_tracker import FaceCropper
 from sender.refresh import RefreshConfig, colour_histogram, histogram_distance
 
 

@@ -66,12 +66,12 @@ class StageTimer:
 def sender_stages(clip: Path, frames: int, model_path: Path | None) -> tuple[dict[str, float], list[np.ndarray], list[np.ndarray]]:
     """Per-stage ms of the sender, plus the crops and keypoints for the receiver's timing."""
     from codec.bitstream.motion import MotionStreamEncoder
+    from codec.face_tracker import FaceCropper
     from codec.media import video_io
     from codec.model import silent_mel
     from codec.model_input import ModelInputMaker, crop_size_for
     from codec.zoo import load_for_encoding
     from proto import avfr_pb2
-    from codec.face_tracker import FaceCropper
     from sender.refresh import RefreshConfig
 
     model = load_for_encoding(model_path).eval()
@@ -108,9 +108,7 @@ def sender_stages(clip: Path, frames: int, model_path: Path | None) -> tuple[dic
 
 
 @torch.no_grad()
-def receiver_stages(
-    crops: list[np.ndarray], keypoints: list[np.ndarray], model_path: Path | None, device: torch.device, half: bool
-) -> dict[str, float]:
+def receiver_stages(crops: list[np.ndarray], keypoints: list[np.ndarray], model_path: Path | None, device: torch.device, half: bool) -> dict[str, float]:
     from codec.media.keyframe import KeyframeConfig, decode_keyframe, encode_keyframe
     from codec.model import silent_mel
     from codec.model_input import ModelInputMaker, resize_rgb, to_uint8_rgb
@@ -242,7 +240,7 @@ def markdown(r: dict) -> str:
             continue
         lines += [f"### {name}", "", "| stage | ms |", "|---|---|", *[f"| {k} | {v:.2f} |" for k, v in e["ms"].items()]]
         lines += [f"| **per frame, end to end** | **{1000.0 / e['fps']:.1f} ms = {e['fps']:.1f} fps** |", ""]
-        lines += [f"Networks only, N concurrent calls batched: " + ", ".join(f"N={b}: {v:.1f} fps aggregate" for b, v in e["batched_fps"].items())]
+        lines += ["Networks only, N concurrent calls batched: " + ", ".join(f"N={b}: {v:.1f} fps aggregate" for b, v in e["batched_fps"].items())]
         if "max_abs_diff_vs_cpu_fp32" in e:
             lines.append(f"Max abs difference of the output against CPU fp32: {e['max_abs_diff_vs_cpu_fp32']:.2e} (pixel range 0-1).")
         lines.append("")

@@ -22,7 +22,7 @@ import torch
 from benchmarks.provenance import write_results
 from codec.defaults import prepared_dir
 from codec.training.dataset import PreparedDataset
-from codec.training.train import Trainer, DistInfo, load_train_config
+from codec.training.train import DistInfo, Trainer, load_train_config
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # (label, train config, bf16 autocast, GAN phase on)
@@ -58,7 +58,13 @@ def time_candidate(train_name: str, bf16: bool, gan: bool, data: Path, steps: in
         if i >= 2:  # the first steps allocate and pick kernels
             times.append(time.perf_counter() - start)
     step_s = statistics.median(times)
-    return {"step_s": step_s, "min_step_s": min(times), "max_step_s": max(times), "samples_per_s": batch / step_s, "image_size": trainer.model_config.image_size}
+    return {
+        "step_s": step_s,
+        "min_step_s": min(times),
+        "max_step_s": max(times),
+        "samples_per_s": batch / step_s,
+        "image_size": trainer.model_config.image_size,
+    }
 
 
 def markdown(result: dict) -> str:

@@ -66,9 +66,9 @@ SILENCE_VALUE = -1.0  # the normalised value of SILENCE_DB, whatever the config
 def _mel_basis(config: AudioFeatureConfig) -> np.ndarray:
     import librosa
 
-    return librosa.filters.mel(
-        sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels, fmin=config.fmin, fmax=config.fmax, norm=None
-    ).astype(np.float32)
+    return librosa.filters.mel(sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels, fmin=config.fmin, fmax=config.fmax, norm=None).astype(
+        np.float32
+    )
 
 
 @lru_cache(maxsize=4)

@@ -118,15 +118,15 @@ class ModelConfig:
             raise ModelError(f"keypoint_landmarks must be at most {self.num_kp} MediaPipe indices (0-467); fix the model config")
         slots = self.keypoint_slots
         if slots and (len(slots) != len(self.keypoint_landmarks) or len(set(slots)) != len(slots) or any(not 0 <= k < self.num_kp for k in slots)):
-            raise ModelError(f"keypoint_slots must name {len(self.keypoint_landmarks)} distinct keypoints (0-{self.num_kp - 1}), one per keypoint_landmarks entry; fix the model config")
+            raise ModelError(
+                f"keypoint_slots must name {len(self.keypoint_landmarks)} distinct keypoints (0-{self.num_kp - 1}), one per keypoint_landmarks entry; fix the model config"
+            )
         if self.source_residual_padding not in ("zeros", "border"):
             raise ModelError(f"source_residual_padding must be zeros or border, not {self.source_residual_padding!r}; fix the model config")
         for what, scale, blocks in (("kp", self.kp_scale_factor, self.kp_num_blocks), ("dm", self.dm_scale_factor, self.dm_num_blocks)):
             side = self.image_size * scale
             if side != int(side) or int(side) % 2**blocks:
-                raise ModelError(
-                    f"{what}: image_size x {what}_scale_factor = {side:g} must be a multiple of 2**{what}_num_blocks; fix the model config"
-                )
+                raise ModelError(f"{what}: image_size x {what}_scale_factor = {side:g} must be a multiple of 2**{what}_num_blocks; fix the model config")
         feature = self.feature_size
         if feature & (feature - 1):
             raise ModelError(f"image_size / 2**gen_num_down_blocks = {feature} must be a power of two; fix the model config")

@@ -200,7 +200,11 @@ def picture_size(frames: np.ndarray | torch.Tensor) -> int:
 
 @torch.no_grad()
 def mouth_lpips(
-    lpips: torch.nn.Module, real: np.ndarray | torch.Tensor, decoded: np.ndarray | torch.Tensor, boxes: Sequence[Box | None], config: FaceMeasureConfig = DEFAULT
+    lpips: torch.nn.Module,
+    real: np.ndarray | torch.Tensor,
+    decoded: np.ndarray | torch.Tensor,
+    boxes: Sequence[Box | None],
+    config: FaceMeasureConfig = DEFAULT,
 ) -> np.ndarray:
     """Per-frame LPIPS of the mouth crops (``lpips`` takes [N, 3, H, W] in [0, 1]); NaN without
     a box. ``decoded`` is resized (bicubic) to the real pictures' size, where the boxes are.

@@ -85,8 +85,10 @@ class FaceDetector:
         import mediapipe as mp
 
         fd = mp.solutions.face_detection
-        self._models = [fd.FaceDetection(model_selection=1, min_detection_confidence=min_confidence),
-                        fd.FaceDetection(model_selection=0, min_detection_confidence=min_confidence)]
+        self._models = [
+            fd.FaceDetection(model_selection=1, min_detection_confidence=min_confidence),
+            fd.FaceDetection(model_selection=0, min_detection_confidence=min_confidence),
+        ]
 
     def detect(self, rgb: np.ndarray) -> list[tuple[FaceBox, float]]:
         """Face boxes in pixels with their scores (empty when there is no face)."""

@@ -24,8 +24,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from codec.audio_features import silence_window
 from codec.config import ModelConfig
 from codec.errors import ModelError
-from codec.networks.blocks import apply_norm
 from codec.networks.audio_encoder import AttentionEncoder, AudioEncoder
+from codec.networks.blocks import apply_norm
 from codec.networks.dense_motion import DenseMotion
 from codec.networks.generator import Generator
 from codec.networks.keypoint_detector import KeypointDetector

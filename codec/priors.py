@@ -98,7 +98,6 @@ def face_oval_mask(landmarks: np.ndarray, size: int | tuple[int, int]) -> np.nda
     return canvas.astype(np.float32) * (1.0 / 255.0)
 
 
-
 def empty_priors(height: int, width: int) -> Priors:
     """The no-face result: zero channels, no landmarks."""
     zeros = np.zeros((height, width), np.float32)

@@ -48,8 +48,7 @@ def resolve_model_for_stream(model_id: str, weights_sha256: str, path: Path | No
         model = load_for_encoding(path)
         if weights_sha256 and model.weights_sha256 and model.weights_sha256 != weights_sha256:
             raise ModelError(
-                f"{path} is not the model this stream was encoded with ({model_id}, weights sha256 "
-                f"{weights_sha256[:16]}...): pass the matching --model file"
+                f"{path} is not the model this stream was encoded with ({model_id}, weights sha256 {weights_sha256[:16]}...): pass the matching --model file"
             )
         return model
     for candidate in bundled_models():

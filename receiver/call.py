@@ -33,8 +33,8 @@ import numpy as np
 from codec import defaults
 from codec.call import wire as wire_mod
 from codec.call.callcode import new_call_code
-from codec.call.opus_rtp import configure_audio_receiver, speech_shift
 from codec.call.messages import CONTROL_LABEL, MOTION_LABEL, SPEECH_ORIGIN, read_call_note, unpack_message
+from codec.call.opus_rtp import configure_audio_receiver, speech_shift
 from codec.call.stats import CallStats
 from codec.errors import InputError, StreamError
 from proto import avfr_pb2

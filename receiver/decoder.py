@@ -31,9 +31,9 @@ from codec.marking import PictureMarking
 from codec.media import opus, video_io
 from codec.media.keyframe import decode_keyframe
 from codec.model import AVFRModel, pick_device
-from codec.zoo import resolve_model_for_stream
 from codec.model_input import ModelInputMaker, resize_frame, to_uint8_rgb
 from codec.progress import progress_bar
+from codec.zoo import resolve_model_for_stream
 from proto import avfr_pb2
 
 
@@ -80,9 +80,7 @@ MIN_FPS, MAX_FPS = 1, 240
 class Receiver:
     """Renders frames from a keyframe and motion packets, conditioned on received speech."""
 
-    def __init__(
-        self, model: AVFRModel, header: avfr_pb2.StreamHeader, device: torch.device, inputs: ModelInputMaker | None = None
-    ) -> None:
+    def __init__(self, model: AVFRModel, header: avfr_pb2.StreamHeader, device: torch.device, inputs: ModelInputMaker | None = None) -> None:
         """``inputs``: a MediaPipe session made ahead (starting one takes ~0.6 s), if its size is the stream's."""
         self.model = model.to(device).eval()
         self.header = header
@@ -112,9 +110,7 @@ class Receiver:
         return self.motion.decode(motion)
 
     @torch.no_grad()
-    def render_batch(
-        self, motions: list[avfr_pb2.MotionFrame | None], mels: list[np.ndarray], hold: list[bool] | None = None
-    ) -> list[np.ndarray]:
+    def render_batch(self, motions: list[avfr_pb2.MotionFrame | None], mels: list[np.ndarray], hold: list[bool] | None = None) -> list[np.ndarray]:
         """Frames for consecutive motion packets of one keyframe, rendered as one batch.
 
         Each frame depends only on the keyframe, its own keypoints and its own audio window,
@@ -243,9 +239,7 @@ class AudioTiming:
         return placed[::-1]
 
 
-def read_stream_audio(
-    path: Path, header: avfr_pb2.StreamHeader, max_seconds: float | None = None
-) -> tuple[np.ndarray | None, str | None]:
+def read_stream_audio(path: Path, header: avfr_pb2.StreamHeader, max_seconds: float | None = None) -> tuple[np.ndarray | None, str | None]:
     """Pass 1: decode every intact audio packet to 16 kHz mono PCM placed at its timestamp
     (silence where packets were lost). ``max_seconds`` bounds the PCM: a timestamp read from
     a file must not decide how much memory the receiver allocates."""
@@ -302,7 +296,11 @@ def read_header(path: Path) -> avfr_pb2.StreamHeader:
 
 
 def iter_rendered(
-    receiver: Receiver, path: Path, mel: np.ndarray | None, report: DecodeReport, batch_size: int = 1,
+    receiver: Receiver,
+    path: Path,
+    mel: np.ndarray | None,
+    report: DecodeReport,
+    batch_size: int = 1,
     plan: DamagePlan | None = None,
 ) -> Iterator[np.ndarray]:
     """Pass 2: frames in stream order, ``batch_size`` motion frames rendered at a time (a
@@ -452,4 +450,3 @@ def decode_file(input_path: Path, output_path: Path, options: DecodeOptions, pro
         why = report.stopped_at or (report.damage[0] if report.damage else "it holds no motion frames")
         raise StreamError(f"no frame could be decoded from {input_path}: {why}")
     return report
-

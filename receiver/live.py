@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codec.audio_features import DEFAULT as MEL, SILENCE_VALUE, log_mel, window_start_column
+from codec.audio_features import DEFAULT as MEL
+from codec.audio_features import SILENCE_VALUE, log_mel, window_start_column
 from codec.call.opus_rtp import REORDER_WAIT_S
 from proto import avfr_pb2
 from receiver.jitter import JitterBuffer

@@ -54,9 +54,8 @@ class LiveRenderer:
     def _preload_model(self) -> None:
         from codec.errors import ModelError
         from codec.model import warm_up
-        from codec.zoo import load_for_encoding
-
         from codec.model_input import ModelInputMaker
+        from codec.zoo import load_for_encoding
 
         # Everything slow to start, before the call, not on its first frames (measured: nothing
         # was shown for the first ~3 s). The first log-mel imports librosa and builds its filter
@@ -73,8 +72,8 @@ class LiveRenderer:
 
     def _load_model(self, header: avfr_pb2.StreamHeader) -> None:
         """Runs in the worker, after the preload: the preloaded model if it is the stream's."""
-        from codec.zoo import resolve_model_for_stream
         from codec.model import pick_device
+        from codec.zoo import resolve_model_for_stream
         from receiver.decoder import Receiver
 
         model = self._preloaded
@@ -138,4 +137,3 @@ class LiveRenderer:
 
     def close(self) -> None:
         self.worker.shutdown(wait=True)
-

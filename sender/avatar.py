@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from codec.errors import InputError, NoFaceError
+from codec.face_tracker import CropConfig, FaceDetector, crop_box, crop_square_for_face, fit_to_frame
 from codec.model_input import crop_size_for
 from codec.motion import relative_keypoints
-from codec.face_tracker import CropConfig, FaceDetector, crop_box, crop_square_for_face, fit_to_frame
 
 MIN_CROP_SHARE = 0.5  # the photo's face crop must be at least this share of the model's size, in its own pixels
 

@@ -156,9 +156,9 @@ class GatedAudio:
 
 class CallSender:
     def __init__(self, options: SendOptions, signaling) -> None:  # noqa: ANN001
-        from codec.zoo import load_for_encoding
-        from codec.model_input import crop_size_for
         from codec.face_tracker import FaceCropper
+        from codec.model_input import crop_size_for
+        from codec.zoo import load_for_encoding
 
         self.options = options
         self.signaling = signaling

@@ -33,25 +33,24 @@ from typing import Callable
 import numpy as np
 import torch
 
+from codec import defaults
 from codec.bitstream import motion as motion_coding
 from codec.bitstream.compact_motion import CompactMotionParams
-from codec import defaults
 from codec.bitstream.container import FORMAT_VERSION, AvfrWriter
 from codec.errors import InputError, NoFaceError
+from codec.face_tracker import FaceCropper
 from codec.media import opus, video_io
 from codec.media.keyframe import KeyframeConfig, encode_keyframe
 from codec.model import AVFRModel
-from codec.zoo import load_for_encoding
+from codec.model_input import ModelInputMaker, crop_size_for, resize_rgb
 from codec.progress import progress_bar
+from codec.zoo import load_for_encoding
 from proto import avfr_pb2
 from sender.accounting import frame_bits
 from sender.avatar import Avatar, avatar_crop
-from codec.face_tracker import FaceCropper
 from sender.rate_control import RateControlConfig, RateController
 from sender.refresh import KeyframePolicy, RefreshConfig
 from sender.self_check import ShadowReceiver
-from codec.model_input import ModelInputMaker, crop_size_for, resize_rgb
-
 
 
 @dataclass
@@ -130,9 +129,7 @@ class Sender:
         self.size = model.config.image_size
         self.keyframe_config = KeyframeConfig.default(quality=options.keyframe_quality)
         self.inputs = ModelInputMaker(self.size, static_image_mode=False)
-        self.audio_encoder = (
-            opus.OpusEncoder(sample_rate=options.audio_sample_rate, bitrate=options.audio_bitrate) if has_audio else None
-        )
+        self.audio_encoder = opus.OpusEncoder(sample_rate=options.audio_sample_rate, bitrate=options.audio_bitrate) if has_audio else None
         self._audio_next_pts = 0  # where the next audio packet starts if its timing is implied
         self._audio_timed_pts = 0  # start of the last audio packet that carried its timing
         coding = motion_coding.MOTION_CODING_NAMES.get(options.motion_coding)
@@ -168,9 +165,7 @@ class Sender:
         h.keypoint_layout = avfr_pb2.KEYPOINT_LAYOUT_XY_JACOBIAN
         self.motion.fill_header(h)
         h.keyframe_codec = self.keyframe_config.proto_codec
-        h.picture_origin = (
-            avfr_pb2.PICTURE_ORIGIN_SYNTHESISED_FROM_CHOSEN_PHOTO if self.avatar is not None else avfr_pb2.PICTURE_ORIGIN_SYNTHESISED_FROM_CAMERA
-        )
+        h.picture_origin = avfr_pb2.PICTURE_ORIGIN_SYNTHESISED_FROM_CHOSEN_PHOTO if self.avatar is not None else avfr_pb2.PICTURE_ORIGIN_SYNTHESISED_FROM_CAMERA
         if self.audio_encoder is not None:
             h.audio_codec = avfr_pb2.AUDIO_CODEC_OPUS
             h.audio_sample_rate = self.options.audio_sample_rate

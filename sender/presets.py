@@ -28,6 +28,7 @@ the dev clips (3-15 s each); on a longer call the keyframe is paid once and the 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+
 from codec.errors import InputError
 
 

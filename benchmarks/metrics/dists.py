@@ -18,10 +18,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmarks.metrics.frames import FrameMemo, Frames, as_pair, chunks
-from codec.model_input import to_pictures
 from codec.losses.lpips import VGG16Features
 from codec.losses.weights import load_weights
 from codec.metric_weights import load_tensors
+from codec.model_input import to_pictures
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -33,8 +33,8 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.metrics.frames import Frames, as_batch, chunks
-from codec.model_input import to_pictures
 from codec.metric_weights import extracted_path
+from codec.model_input import to_pictures
 
 INPUT_SIZE = 299
 FEATURE_DIM = 2048
@@ -127,9 +127,7 @@ class FIDMetric:
         return fid_from_features(self.features(frames_a), self.features(frames_b), self.config)
 
 
-def fid_interval(
-    reference: np.ndarray, decoded: np.ndarray, resamples: int = 200, level: float = 0.95, seed: int = 0
-) -> tuple[float, float]:
+def fid_interval(reference: np.ndarray, decoded: np.ndarray, resamples: int = 200, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
     """Bootstrap interval of the FID of two paired feature sets (same frame order): the
     resamples' percentiles less their mean shift above the FID (see the module docstring)."""
     if len(reference) != len(decoded):

@@ -61,9 +61,7 @@ class SFaceIdentity:
 
         self._cv2 = cv2
         self.config = config
-        self.detector = cv2.FaceDetectorYN.create(
-            str(extracted_path("yunet")), "", (320, 320), config.score_threshold, config.nms_threshold, config.top_k
-        )
+        self.detector = cv2.FaceDetectorYN.create(str(extracted_path("yunet")), "", (320, 320), config.score_threshold, config.nms_threshold, config.top_k)
         self.recognizer = cv2.FaceRecognizerSF.create(str(extracted_path("sface")), "")
         self._reference = FrameMemo()  # reference faces and embeddings, computed once per frame
 

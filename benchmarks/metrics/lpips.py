@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from benchmarks.metrics.frames import Frames, as_pair, chunks
-from codec.model_input import to_pictures
 from codec.losses.lpips import LPIPS
+from codec.model_input import to_pictures
 
 
 @dataclass(frozen=True)

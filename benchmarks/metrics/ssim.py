@@ -92,10 +92,7 @@ def ssim(reference: Frames, decoded: Frames, config: SSIMConfig = SSIMConfig()) 
     """SSIM of each frame pair, in [-1, 1] (1: identical)."""
     ref, dec = as_pair(reference, decoded)
     _check_size(ref.shape[1], ref.shape[2], config, 1)
-    out = [
-        _ssim_and_cs(_to_planes(ref[s], config), _to_planes(dec[s], config), config)[0].mean(axis=1)
-        for s in chunks(len(ref), config.batch_size)
-    ]
+    out = [_ssim_and_cs(_to_planes(ref[s], config), _to_planes(dec[s], config), config)[0].mean(axis=1) for s in chunks(len(ref), config.batch_size)]
     return np.concatenate(out)
 
 
@@ -118,8 +115,5 @@ def ms_ssim(reference: Frames, decoded: Frames, config: SSIMConfig = SSIMConfig(
     """MS-SSIM of each frame pair, 5 scales with the published weights; frames >= 161 px."""
     ref, dec = as_pair(reference, decoded)
     _check_size(ref.shape[1], ref.shape[2], config, len(MS_SSIM_WEIGHTS))
-    out = [
-        _ms_ssim_batch(_to_planes(ref[s], config), _to_planes(dec[s], config), config)
-        for s in chunks(len(ref), config.batch_size)
-    ]
+    out = [_ms_ssim_batch(_to_planes(ref[s], config), _to_planes(dec[s], config), config) for s in chunks(len(ref), config.batch_size)]
     return np.concatenate(out)

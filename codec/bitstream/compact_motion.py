@@ -168,9 +168,7 @@ class CompactMotionDecoder:
         self.state = _CoderState(params, num_kp)
         self.last_frame_index: int | None = None
 
-    def decode(
-        self, payload: bytes, self_contained: bool, frame_index: int, params: CompactMotionParams | None = None
-    ) -> np.ndarray | None:
+    def decode(self, payload: bytes, self_contained: bool, frame_index: int, params: CompactMotionParams | None = None) -> np.ndarray | None:
         """``params``: the settings a self-contained frame carries (None: the stream's default)."""
         st = self.state
         if self_contained:

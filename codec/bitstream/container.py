@@ -118,7 +118,6 @@ def record_size(packet: avfr_pb2.Packet) -> int:
     return len(encode_varint(n)) + n + CRC_BYTES
 
 
-
 def frame_payload(payload: bytes) -> bytes:
     """Length, bytes, CRC: the framing of one record around any payload (the fuzzer frames
     forged ones with it, so that they reach the protobuf parser)."""
@@ -339,8 +338,7 @@ class AvfrReader:
         if version not in SUPPORTED_VERSIONS:
             newer = " newer" if version > FORMAT_VERSION else "n unknown"
             raise StreamError(
-                f"{self.name} uses a{newer} .avfr format version {version}; this avfr reads version "
-                f"{FORMAT_VERSION}: upgrade avfr or re-encode the stream"
+                f"{self.name} uses a{newer} .avfr format version {version}; this avfr reads version {FORMAT_VERSION}: upgrade avfr or re-encode the stream"
             )
         if flags:
             raise StreamError(f"{self.name} sets preamble flags 0x{flags:04x} that format version {version} does not define: the file is damaged")

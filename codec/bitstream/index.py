@@ -95,6 +95,4 @@ def _frame_of(packet: avfr_pb2.Packet) -> int | None:
 
 def _self_contained(packet: avfr_pb2.Packet) -> bool:
     """A motion frame that needs no earlier one: raw FP16, or compact and self-contained."""
-    return packet.WhichOneof("body") == "motion" and (
-        packet.motion.self_contained or packet.motion.coding == avfr_pb2.MOTION_CODING_RAW_FP16
-    )
+    return packet.WhichOneof("body") == "motion" and (packet.motion.self_contained or packet.motion.coding == avfr_pb2.MOTION_CODING_RAW_FP16)

@@ -100,8 +100,7 @@ def coder_for(coding: int) -> MotionCoder:
     except KeyError:
         name = _coding_name(coding)
         raise StreamError(
-            f"motion coding {name} is not supported by this avfr (it reads "
-            f"{', '.join(_coding_name(c) for c in CODERS)}): upgrade avfr or re-encode the stream"
+            f"motion coding {name} is not supported by this avfr (it reads {', '.join(_coding_name(c) for c in CODERS)}): upgrade avfr or re-encode the stream"
         ) from None
 
 
@@ -194,9 +193,7 @@ class MotionStreamDecoder:
 
     def __init__(self, header: avfr_pb2.StreamHeader) -> None:
         if not 1 <= header.num_keypoints <= MAX_KEYPOINTS:
-            raise StreamError(
-                f"the stream header gives {header.num_keypoints} keypoints per frame (avfr reads 1-{MAX_KEYPOINTS}): the stream is damaged"
-            )
+            raise StreamError(f"the stream header gives {header.num_keypoints} keypoints per frame (avfr reads 1-{MAX_KEYPOINTS}): the stream is damaged")
         self.num_kp = header.num_keypoints
         self.default_coding = header.motion_coding
         self._compact: CompactMotionDecoder | None = None

@@ -51,8 +51,8 @@ _originals: dict[str, object] = {}
 def configure_opus_sender(bits_per_second: int, frame_ms: int = 20, fec_loss_percent: int = 0) -> None:
     """``fec_loss_percent`` > 0: libopus adds in-band FEC for that much expected loss, paid
     for out of ``bits_per_second``; below ~20 kbit/s it adds none (see tests/codec/call)."""
-    from av import AudioResampler
     from aiortc.codecs import opus
+    from av import AudioResampler
 
     if frame_ms not in OPUS_FRAME_MS:
         raise ValueError(f"Opus packets of {frame_ms} ms are not supported here: use one of {OPUS_FRAME_MS}")

@@ -144,8 +144,8 @@ class Wire:
         return {
             "sent": asdict(self.sent) | {"wire_bytes": self.sent.wire_bytes},
             "received": asdict(self.received) | {"wire_bytes": self.received.wire_bytes},
-            "netem": asdict(self.netem) | {"dropped": self.dropped, "delayed": self.delayed,
-                                           "loss_runs": dict(sorted(self.losses.runs.items())) if self.losses else {}},
+            "netem": asdict(self.netem)
+            | {"dropped": self.dropped, "delayed": self.delayed, "loss_runs": dict(sorted(self.losses.runs.items())) if self.losses else {}},
         }
 
 

@@ -33,7 +33,12 @@ class RandomTransform:
 
     @classmethod
     def random(
-        cls, batch: int, sigma_affine: float, sigma_tps: float, points_tps: int, device: torch.device | None = None,
+        cls,
+        batch: int,
+        sigma_affine: float,
+        sigma_tps: float,
+        points_tps: int,
+        device: torch.device | None = None,
         generator: torch.Generator | None = None,
     ) -> "RandomTransform":
         noise = torch.randn(batch, 2, 3, generator=generator) * sigma_affine

@@ -189,38 +189,64 @@ CODECS: dict[str, ImageCodec] = {
     c.name: c
     for c in (
         ImageCodec(
-            "jpeg", avfr_pb2.KEYFRAME_CODEC_JPEG, (1, 95), True,
-            _pillow_jpeg_encode, _pillow_decode, lambda: True, "libjpeg quality (Pillow, optimised Huffman, 4:2:0)",
+            "jpeg",
+            avfr_pb2.KEYFRAME_CODEC_JPEG,
+            (1, 95),
+            True,
+            _pillow_jpeg_encode,
+            _pillow_decode,
+            lambda: True,
+            "libjpeg quality (Pillow, optimised Huffman, 4:2:0)",
         ),
         ImageCodec(
-            "webp", avfr_pb2.KEYFRAME_CODEC_WEBP, (0, 100), True,
+            "webp",
+            avfr_pb2.KEYFRAME_CODEC_WEBP,
+            (0, 100),
+            True,
             lambda rgb, q: _av_encode("libwebp", rgb, "yuv420p", {"quality": str(q), "compression_level": "6"}),
             lambda data: _av_decode("webp", data),
-            lambda: _av_has("libwebp", "w") and _av_has("webp", "r"), "libwebp quality, method 6",
+            lambda: _av_has("libwebp", "w") and _av_has("webp", "r"),
+            "libwebp quality, method 6",
         ),
         ImageCodec(
-            "av1", avfr_pb2.KEYFRAME_CODEC_AV1_INTRA, (0, 63), False,
+            "av1",
+            avfr_pb2.KEYFRAME_CODEC_AV1_INTRA,
+            (0, 63),
+            False,
             lambda rgb, q: _av_encode("libsvtav1", rgb, "yuv420p", {"crf": str(q), "preset": "4"}),
             lambda data: _av_decode("libdav1d", data),
-            lambda: _av_has("libsvtav1", "w") and _av_has("libdav1d", "r"), "SVT-AV1 CRF, preset 4",
+            lambda: _av_has("libsvtav1", "w") and _av_has("libdav1d", "r"),
+            "SVT-AV1 CRF, preset 4",
         ),
         ImageCodec(
-            "hevc", avfr_pb2.KEYFRAME_CODEC_HEVC_INTRA, (0, 51), False,
+            "hevc",
+            avfr_pb2.KEYFRAME_CODEC_HEVC_INTRA,
+            (0, 51),
+            False,
             lambda rgb, q: _av_encode("libx265", rgb, "yuv420p", {"crf": str(q), "preset": "slow", "x265-params": "log-level=error:info=0"}),
             lambda data: _av_decode("hevc", data),
-            lambda: _av_has("libx265", "w") and _av_has("hevc", "r"), "x265 CRF, preset slow",
+            lambda: _av_has("libx265", "w") and _av_has("hevc", "r"),
+            "x265 CRF, preset slow",
         ),
         ImageCodec(
-            "vvc", avfr_pb2.KEYFRAME_CODEC_VVC_INTRA, (0, 63), False,
+            "vvc",
+            avfr_pb2.KEYFRAME_CODEC_VVC_INTRA,
+            (0, 63),
+            False,
             lambda rgb, q: _ffmpeg_encode(rgb, ["-c:v", "libvvenc", "-qp", str(q), "-preset", "medium"], "vvc"),
             lambda data: _av_decode("vvc", data) if _av_has("vvc", "r") else _ffmpeg_decode(data, "vvc", "vvc"),
-            lambda: _ffmpeg_has("encoders", "libvvenc"), "VVenC QP, preset medium (10-bit 4:2:0)",
+            lambda: _ffmpeg_has("encoders", "libvvenc"),
+            "VVenC QP, preset medium (10-bit 4:2:0)",
         ),
         ImageCodec(
-            "jxl", avfr_pb2.KEYFRAME_CODEC_JPEG_XL, (1, 100), True,
+            "jxl",
+            avfr_pb2.KEYFRAME_CODEC_JPEG_XL,
+            (1, 100),
+            True,
             lambda rgb, q: _ffmpeg_encode(rgb, ["-c:v", "libjxl", "-distance", f"{_jxl_distance(q):.3f}", "-effort", "7"], "image2pipe"),
             lambda data: _ffmpeg_decode(data, "jpegxl_pipe", "libjxl"),
-            lambda: _ffmpeg_has("encoders", "libjxl") and _ffmpeg_has("decoders", "libjxl"), "libjxl quality (distance mapping), effort 7",
+            lambda: _ffmpeg_has("encoders", "libjxl") and _ffmpeg_has("decoders", "libjxl"),
+            "libjxl quality (distance mapping), effort 7",
         ),
     )
 }
@@ -268,8 +294,7 @@ def codec_spec(codec: str | int) -> ImageCodec:
     spec = _BY_PROTO.get(codec) if isinstance(codec, int) else CODECS.get(codec)
     if spec is None:
         raise StreamError(
-            f"keyframe codec {_codec_label(codec)} is not supported by this avfr "
-            f"(it knows {', '.join(CODECS)}): upgrade avfr or re-encode the stream"
+            f"keyframe codec {_codec_label(codec)} is not supported by this avfr (it knows {', '.join(CODECS)}): upgrade avfr or re-encode the stream"
         )
     return spec
 

@@ -94,8 +94,7 @@ class OpusEncoder:
         ctx.format = "flt"
         ctx.bit_rate = c.bitrate
         ctx.time_base = Fraction(1, c.sample_rate)
-        ctx.options = {"application": c.application, "frame_duration": str(c.frame_ms),
-                       "compression_level": str(c.complexity), "vbr": c.vbr}
+        ctx.options = {"application": c.application, "frame_duration": str(c.frame_ms), "compression_level": str(c.complexity), "vbr": c.vbr}
         ctx.open()
         return ctx
 

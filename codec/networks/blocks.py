@@ -16,9 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def make_coordinate_grid(
-    height: int, width: int, dtype: torch.dtype = torch.float32, device: torch.device | None = None
-) -> torch.Tensor:
+def make_coordinate_grid(height: int, width: int, dtype: torch.dtype = torch.float32, device: torch.device | None = None) -> torch.Tensor:
     """Identity sampling grid ``[h, w, 2]`` as (x, y) in [-1, 1] (align_corners=True)."""
     ys = torch.linspace(-1.0, 1.0, height, dtype=dtype, device=device)
     xs = torch.linspace(-1.0, 1.0, width, dtype=dtype, device=device)
@@ -132,9 +130,7 @@ class Hourglass(nn.Module):
         def ch(i: int) -> int:
             return min(max_features, block_expansion * 2**i)
 
-        self.down = nn.ModuleList(
-            DownBlock2d(in_features if i == 0 else ch(i), ch(i + 1)) for i in range(num_blocks)
-        )
+        self.down = nn.ModuleList(DownBlock2d(in_features if i == 0 else ch(i), ch(i + 1)) for i in range(num_blocks))
         up = []
         for i in reversed(range(num_blocks)):
             in_ch = (1 if i == num_blocks - 1 else 2) * ch(i + 1)
@@ -238,7 +234,6 @@ def join_keypoints(value: torch.Tensor, jacobian: torch.Tensor) -> torch.Tensor:
 def logit(x: torch.Tensor, eps: float) -> torch.Tensor:
     x = x.clamp(eps, 1.0 - eps)
     return torch.log(x) - torch.log1p(-x)
-
 
 
 def apply_norm(module: nn.Module, kind: str) -> nn.Module:

@@ -55,9 +55,7 @@ class DenseMotion(nn.Module):
 
     def heatmap_representation(self, kp_source: torch.Tensor, kp_driving: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """Driving minus source gaussians, zero channel first for the background: ``[B, K+1, 1, h, w]``."""
-        heat = kp_to_gaussian(kp_driving[..., :2], size, self.kp_variance) - kp_to_gaussian(
-            kp_source[..., :2], size, self.kp_variance
-        )
+        heat = kp_to_gaussian(kp_driving[..., :2], size, self.kp_variance) - kp_to_gaussian(kp_source[..., :2], size, self.kp_variance)
         zeros = torch.zeros_like(heat[:, :1])
         return torch.cat([zeros, heat], dim=1).unsqueeze(2)
 

@@ -44,9 +44,7 @@ class PatchDiscriminator(nn.Module):
         def ch(i: int) -> int:
             return cfg.image_channels if i == 0 else min(mx, be * 2**i)
 
-        self.blocks = nn.ModuleList(
-            DiscBlock(ch(i), ch(i + 1), norm=i != 0, pool=i != n - 1, sn=cfg.disc_spectral_norm) for i in range(n)
-        )
+        self.blocks = nn.ModuleList(DiscBlock(ch(i), ch(i + 1), norm=i != 0, pool=i != n - 1, sn=cfg.disc_spectral_norm) for i in range(n))
         conv = nn.Conv2d(ch(n), 1, kernel_size=1)
         self.score = spectral_norm(conv) if cfg.disc_spectral_norm else conv
 

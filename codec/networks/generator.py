@@ -58,9 +58,7 @@ class MotionEncoder(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.first = SameBlock2d(cfg.image_channels, cfg.gen_channels(0), 7)
-        self.down = nn.Sequential(
-            *(DownBlock2d(cfg.gen_channels(i), cfg.gen_channels(i + 1)) for i in range(cfg.gen_num_down_blocks))
-        )
+        self.down = nn.Sequential(*(DownBlock2d(cfg.gen_channels(i), cfg.gen_channels(i + 1)) for i in range(cfg.gen_num_down_blocks)))
 
     def forward(self, rgb: torch.Tensor) -> torch.Tensor:
         return self.down(self.first(rgb))
@@ -75,10 +73,7 @@ class IdentityEncoder(nn.Module):
         self.first = SameBlock2d(cfg.image_channels, cfg.gen_channels(0), 7)
         self.down = nn.ModuleList(DownBlock2d(cfg.gen_channels(i), cfg.gen_channels(i + 1)) for i in range(n))
         self.prior_encoder = condition_encoder(PRIOR_CHANNELS, cfg.spade_hidden)
-        self.res = nn.ModuleList(
-            SPADEResBlock(cfg.gen_channels(i + 1), cfg.gen_channels(i + 1), cfg.spade_hidden, cfg.spade_norm)
-            for i in range(n)
-        )
+        self.res = nn.ModuleList(SPADEResBlock(cfg.gen_channels(i + 1), cfg.gen_channels(i + 1), cfg.spade_hidden, cfg.spade_norm) for i in range(n))
 
     def forward(self, rgb: torch.Tensor, priors: torch.Tensor) -> list[torch.Tensor]:
         cond = self.prior_encoder(priors)

@@ -216,9 +216,7 @@ def same_identity_grid(model: AVFRModel, clips: list[ClipFrames], path: Path, co
 
 
 @torch.no_grad()
-def cross_identity_grid(
-    model: AVFRModel, stills: list[torch.Tensor], driver: ClipFrames, path: Path, columns: int = 5, show_driver: bool = True
-) -> None:
+def cross_identity_grid(model: AVFRModel, stills: list[torch.Tensor], driver: ClipFrames, path: Path, columns: int = 5, show_driver: bool = True) -> None:
     """Rows: the driving clip (unless ``show_driver`` is False: research-only frames must not
     be in a committed picture), then each still photo animated by it (relative motion) with
     its audio."""

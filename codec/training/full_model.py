@@ -28,8 +28,8 @@ from codec.losses.equivariance import RandomTransform, equivariance_losses
 from codec.losses.gan import discriminator_loss, feature_matching_loss, generator_adversarial_loss
 from codec.losses.keypoint_landmarks import keypoint_landmark_loss, mouth_keypoints
 from codec.losses.landmark_flow import landmark_flow_loss
-from codec.losses.mouth import crop_mouth
 from codec.losses.lpips import LPIPS
+from codec.losses.mouth import crop_mouth
 from codec.model import AVFRModel
 from codec.networks.discriminator import Discriminator
 from codec.training.loss_config import LossConfig
@@ -112,9 +112,7 @@ class GeneratorFullModel(nn.Module):
     def equivariance(self, batch: Batch, kp_driving: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         w = self.weights
         driving = batch["driving"]
-        transform = RandomTransform.random(
-            driving.shape[0], w.equivariance_sigma_affine, w.equivariance_sigma_tps, w.equivariance_points_tps, driving.device
-        )
+        transform = RandomTransform.random(driving.shape[0], w.equivariance_sigma_affine, w.equivariance_sigma_tps, w.equivariance_points_tps, driving.device)
         return equivariance_losses(self.model.keypoints, driving, kp_driving, transform)
 
     def adversarial(self, pred: torch.Tensor, real: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -140,9 +138,7 @@ class GeneratorFullModel(nn.Module):
             losses["equivariance_value"] = w.loss_equivariance_value * value
             losses["equivariance_jacobian"] = w.loss_equivariance_jacobian * jac
         if w.loss_landmark_flow > 0 and "driving_landmarks" in batch:
-            flow = landmark_flow_loss(
-                out["deformation"], batch["source_landmarks"], batch["driving_landmarks"], cfg.image_size, w.landmark_flow_tolerance_px
-            )
+            flow = landmark_flow_loss(out["deformation"], batch["source_landmarks"], batch["driving_landmarks"], cfg.image_size, w.landmark_flow_tolerance_px)
             losses["landmark_flow"] = w.loss_landmark_flow * flow
         if w.loss_keypoint_landmarks > 0 and cfg.keypoint_landmarks and "driving_landmarks" in batch:
             losses["keypoint_landmarks"] = self.keypoint_landmarks(out, batch)

@@ -13,6 +13,7 @@ import argparse
 import csv
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -32,12 +33,14 @@ from codec.training.evaluate import (
 )
 from codec.training.loss_config import LossConfig, move_retired_overrides
 
+if TYPE_CHECKING:
+    import numpy as np
+
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 PUBLIC_GRID = "cross_identity_public.png"  # the one grid that can be committed: no research-only pixels
 MOUTH_PLOT = "mouth_opening.png"  # real and decoded mouth opening over time: numbers, no pixels
 PLOTTED_CLIPS = 4  # dev clips with speech in the mouth plot (their series are kept in dev_metrics.json)
 FPS = 25.0  # the prepared data's frame rate
-
 
 
 def plot_losses(log_csv: Path, out_png: Path) -> None:
@@ -118,8 +121,8 @@ def load_photos(paths: list[Path]) -> list["np.ndarray"]:
 
 def still_inputs(photos: list["np.ndarray"], size: int) -> list[torch.Tensor]:
     """Face crops of still photos through the same tracker and priors as the codec."""
-    from codec.model_input import ModelInputMaker, crop_size_for
     from codec.face_tracker import FaceCropper
+    from codec.model_input import ModelInputMaker, crop_size_for
 
     maker = ModelInputMaker(size, static_image_mode=True)
     out = []
@@ -261,20 +264,20 @@ def card_text(args: argparse.Namespace, final: dict, early: dict, model) -> str:
 
 The default model bundled with avfr (`codec/weights/{args.model.name}`, fp16).
 
-- **Network**: AVFR-GAN as in `docs/MODEL.md`, configuration `{facts['config']}` ({size}x{size},
+- **Network**: AVFR-GAN as in `docs/MODEL.md`, configuration `{facts["config"]}` ({size}x{size},
   10 keypoints with Jacobians), {count_parameters(model) / 1e6:.2f} M parameters (receiver side).
-- **Data**: `avfr prepare ../shared/data/talking-heads/train/ DIR --sizes {facts['sizes']}`:
-  {facts['clips']} clips of {facts['identities']} identities ({facts['frames']} frames of 25 fps face crops,
-  {facts['skipped']} clips skipped for want of a face), sampling balanced by identity. Research-only
+- **Data**: `avfr prepare ../shared/data/talking-heads/train/ DIR --sizes {facts["sizes"]}`:
+  {facts["clips"]} clips of {facts["identities"]} identities ({facts["frames"]} frames of 25 fps face crops,
+  {facts["skipped"]} clips skipped for want of a face), sampling balanced by identity. Research-only
   data: no frame of it is in this repository.
-- **Training**: `avfr train {facts['config']}`: Adam {facts['lr']:g}, betas 0.5/0.999, {schedule_text(facts, step)};
-  {facts['losses']}; {gan_text(facts, step)}; {step} steps of batch {facts['batch']}{warm_start_text(facts)}.
-  Compute: {args.compute or 'see the closing notes'}.{history}
+- **Training**: `avfr train {facts["config"]}`: Adam {facts["lr"]:g}, betas 0.5/0.999, {schedule_text(facts, step)};
+  {facts["losses"]}; {gan_text(facts, step)}; {step} steps of batch {facts["batch"]}{warm_start_text(facts)}.
+  Compute: {args.compute or "see the closing notes"}.{history}
 - **Loss curves**: `loss_curves.png` beside this file.
 
 ## Same-identity reconstruction on dev/
 
-Protocol (`codec/training/evaluate.py`): in each of the {len(final['clips'])} dev clips (identities unseen in
+Protocol (`codec/training/evaluate.py`): in each of the {len(final["clips"])} dev clips (identities unseen in
 training), keyframe = first face frame, driving = each later frame (at most {args.max_frames}),
 the clip's own audio; {frames} driving frames in all. LPIPS is AlexNet LPIPS v0.1; PSNR on
 RGB at {size}x{size}. This measures the model alone (prepared crops, no keyframe coding).
@@ -301,7 +304,7 @@ nods, so part of the eyes' correlation is pose, not blinks.
 
 ![real and decoded mouth opening over time]({MOUTH_PLOT})
 
-`{MOUTH_PLOT}`: the mouth opening over time in {len(final.get('series', {}))} dev clips with speech
+`{MOUTH_PLOT}`: the mouth opening over time in {len(final.get("series", {}))} dev clips with speech
 (chosen by name), real and decoded, with speech and with silence; numbers only.
 
 ## Pictures
@@ -358,8 +361,7 @@ def face_reading(f: dict) -> list[str]:
     lines.append(
         f"- The mouth: the decoded mouth opening follows the real one with mean correlation {corr:.2f} (target >= "
         f"{t.mouth_corr:g}: {met(corr >= t.mouth_corr)}) and moves {amp:.2f} times as much (amplitude ratio, target >= "
-        f"{t.mouth_amplitude_ratio:g}: {met(amp >= t.mouth_amplitude_ratio)})"
-        + ("." if amp >= 0.5 else ": the mouth barely moves.")
+        f"{t.mouth_amplitude_ratio:g}: {met(amp >= t.mouth_amplitude_ratio)})" + ("." if amp >= 0.5 else ": the mouth barely moves.")
     )
     eye = f.get("speech_clips_eye_corr")
     if eye is not None:
@@ -384,15 +386,13 @@ def reading(final: dict, early: dict) -> str:
     f, e = final["mean"], early["mean"]
     verdict = lambda ok: "beats" if ok else "does NOT beat"  # noqa: E731
     lines = [
-        f"- Against \"repeat the keyframe\": the shipped model {verdict(f['lpips'] < f['repeat_keyframe_lpips'])} it on mean "
+        f'- Against "repeat the keyframe": the shipped model {verdict(f["lpips"] < f["repeat_keyframe_lpips"])} it on mean '
         f"LPIPS ({f['lpips']:.4f} vs {f['repeat_keyframe_lpips']:.4f}) and {verdict(f['psnr_db'] > f['repeat_keyframe_psnr_db'])} "
         f"it on mean PSNR ({f['psnr_db']:.2f} vs {f['repeat_keyframe_psnr_db']:.2f} dB).",
         f"- Against its own early checkpoint: {verdict(f['lpips'] < e['lpips'])} it on LPIPS ({f['lpips']:.4f} vs {e['lpips']:.4f}), "
         f"{verdict(f['psnr_db'] > e['psnr_db'])} it on PSNR ({f['psnr_db']:.2f} vs {e['psnr_db']:.2f} dB).",
     ]
-    losing = sorted(
-        (m["psnr_db"] - m["repeat_keyframe_psnr_db"], name) for name, m in final["clips"].items() if m["psnr_db"] < m["repeat_keyframe_psnr_db"]
-    )
+    losing = sorted((m["psnr_db"] - m["repeat_keyframe_psnr_db"], name) for name, m in final["clips"].items() if m["psnr_db"] < m["repeat_keyframe_psnr_db"])
     if losing:
         worst = ", ".join(f"{name} ({d:+.1f} dB)" for d, name in losing[:3])
         stillest = sorted(final["clips"], key=lambda n: -final["clips"][n]["repeat_keyframe_psnr_db"])[: len(final["clips"]) // 2]

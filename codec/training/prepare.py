@@ -42,11 +42,11 @@ import numpy as np
 from codec import audio_features
 from codec.defaults import PREPARED_SIZES
 from codec.errors import InputError
+from codec.face_tracker import CropConfig, FaceDetector, ShotConfig, crop_box, detect_faces, find_shot_box, split_shots
 from codec.media import video_io
 from codec.model_input import MIN_PRIOR_SIZE, resize_rgb
 from codec.priors import FacePriors
 from codec.progress import progress_bar
-from codec.face_tracker import CropConfig, FaceDetector, ShotConfig, crop_box, detect_faces, find_shot_box, split_shots
 
 VIDEO_EXTENSIONS = {".mp4", ".mpg", ".mpeg", ".webm", ".mkv", ".avi", ".mov", ".m4v", ".flv"}
 FORMAT_VERSION = 1
@@ -242,12 +242,14 @@ def _frames_by_shot(frames: Iterable[np.ndarray], shots: list) -> Iterator[Itera
     """One iterator per shot over its frames, from a single pass over the clip."""
     it = enumerate(frames)
     for shot in shots:
+
         def shot_iter(shot=shot) -> Iterator[np.ndarray]:
             for i, frame in it:
                 if i >= shot.start:
                     yield frame
                 if i >= shot.end - 1:
                     return
+
         yield shot_iter()
 
 
@@ -265,7 +267,12 @@ def _write_shot(
     largest = max(sizes)
     writer_cfg = video_io.WriterConfig(crf=cfg.crf, preset=cfg.preset, gop=cfg.gop, audio_bitrate=cfg.audio_bitrate)
     writers = {
-        s: video_io.VideoWriter(clip_dir / f"shot{k:02d}_{s}.mp4", fps=cfg.fps, audio_sample_rate=cfg.sample_rate if (s == largest and wave is not None) else None, config=writer_cfg)
+        s: video_io.VideoWriter(
+            clip_dir / f"shot{k:02d}_{s}.mp4",
+            fps=cfg.fps,
+            audio_sample_rate=cfg.sample_rate if (s == largest and wave is not None) else None,
+            config=writer_cfg,
+        )
         for s in sizes
     }
     per_frame = cfg.sample_rate / cfg.fps
@@ -331,7 +338,9 @@ def prepare(
     return report
 
 
-def _prepare_one(path: Path, out_dir: Path, sizes: tuple[int, ...], entries: dict[str, ManifestEntry], cfg: PrepareConfig, detector: FaceDetector, report: PrepareReport) -> None:
+def _prepare_one(
+    path: Path, out_dir: Path, sizes: tuple[int, ...], entries: dict[str, ManifestEntry], cfg: PrepareConfig, detector: FaceDetector, report: PrepareReport
+) -> None:
     done = out_dir / "clips" / clip_id(path) / "clip.json"
     if done.is_file():
         entry = json.loads(done.read_text())

@@ -67,7 +67,9 @@ def load_snapshot(path: Path, modules: dict[str, torch.nn.Module], schedulers: d
         try:
             module.load_state_dict(state)
         except RuntimeError as err:
-            raise ModelError(f"training snapshot {path} does not fit this configuration ({str(err).splitlines()[0]}): resume with the config it was written by") from None
+            raise ModelError(
+                f"training snapshot {path} does not fit this configuration ({str(err).splitlines()[0]}): resume with the config it was written by"
+            ) from None
     step = int(meta["step"])
     for sched in schedulers.values():
         fast_forward(sched, step)

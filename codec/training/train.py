@@ -33,11 +33,11 @@ from codec.model import AVFRModel, pick_device, save_model
 from codec.networks.discriminator import Discriminator
 from codec.progress import progress_bar
 from codec.training.checkpoint import load_checkpoint, save_checkpoint
-from codec.training.snapshot import fast_forward, load_snapshot, save_snapshot, warm_start
 from codec.training.dataset import PreparedDataset
 from codec.training.full_model import DiscriminatorFullModel, GeneratorFullModel
 from codec.training.loss_config import LossConfig, move_retired_overrides
 from codec.training.samples import save_sample_grid
+from codec.training.snapshot import fast_forward, load_snapshot, save_snapshot, warm_start
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "train"
 

@@ -79,9 +79,7 @@ def test_info_counts_960_motion_bits_and_adds_up_to_file_size(encoded: Path, cap
     assert code == 0 and "kbit/s" in text and "960" in text and "frame the audio" in text
 
 
-def test_compact_motion_is_the_default_and_decodes_to_every_frame(
-    encoded_compact: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_compact_motion_is_the_default_and_decodes_to_every_frame(encoded_compact: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(capsys, "info", str(encoded_compact), "--json")
     info = json.loads(out)
     assert code == 0 and info["motion_coding"] == "MOTION_CODING_COMPACT"
@@ -116,9 +114,7 @@ def test_flipped_byte_is_caught_and_names_the_packet(encoded: Path, tmp_path: Pa
     assert "Traceback" not in err
 
 
-def test_damage_in_the_middle_costs_only_what_depends_on_it(
-    encoded_compact: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_damage_in_the_middle_costs_only_what_depends_on_it(encoded_compact: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The issue's case: 4 bytes flipped in the middle of a real stream (it stopped decoding there)."""
     data = bytearray(encoded_compact.read_bytes())
     start = first_keyframe_end(encoded_compact)  # the middle of what follows the keyframe (a 256-px one is most of a short file)

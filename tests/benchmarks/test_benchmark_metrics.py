@@ -66,9 +66,7 @@ def test_ssim_matches_scikit_image(images: np.ndarray, add_noise) -> None:
     metrics = pytest.importorskip("skimage.metrics")
     noisy = add_noise(images[:1], 15.0)
     ours = ssim(images[:1], noisy)[0]
-    ref = metrics.structural_similarity(
-        images[0], noisy[0], channel_axis=2, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255
-    )
+    ref = metrics.structural_similarity(images[0], noisy[0], channel_axis=2, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255)
     assert ours == pytest.approx(ref, abs=1e-6)
 
 

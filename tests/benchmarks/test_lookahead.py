@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks.lookahead import live_windows
-from codec.audio_features import DEFAULT as MEL, SILENCE_VALUE, log_mel, mel_window, window_start_column
+from codec.audio_features import DEFAULT as MEL
+from codec.audio_features import SILENCE_VALUE, log_mel, mel_window, window_start_column
 
 
 def test_a_window_cut_at_the_frame_is_silent_after_it_and_intact_before() -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from benchmarks.presets import CANDIDATES, PresetSweepConfig, choose, preset_table_code, run
 
 
@@ -33,5 +31,5 @@ def test_smoke_sweep(talking_heads: Path, metric_weights: None, tmp_path: Path) 
     cheap, rich = result["candidates"]
     assert cheap["kbps"] < rich["kbps"]  # QP 47 and one keyframe cost less than QP 24
     assert [c["target_kbps"] for c in result["chosen"]] == [2.0, 30.0]
-    assert "Preset(\"30k\", EncodeSettings(" in preset_table_code(result)
+    assert 'Preset("30k", EncodeSettings(' in preset_table_code(result)
     assert (tmp_path / "presets-smoke.png").is_file()

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codec.media import video_io
 from codec.face_tracker import CropConfig, FaceCropper, ShotConfig, find_shot_box, fit_to_frame, split_shots
+from codec.media import video_io
 
 
 @pytest.mark.data

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from codec.media.public_face import public_photo
 from codec.marking import PictureMarking, described_origin, draw_label
 from codec.media import video_io
+from codec.media.public_face import public_photo
 from codec.model_input import resize_rgb
 from codec.watermark import luma, mark_score
 from proto import avfr_pb2

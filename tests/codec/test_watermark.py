@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codec.media.public_face import public_photo, synthetic_clip
 from codec.evaluation import psnr
 from codec.media import video_io
+from codec.media.public_face import public_photo, synthetic_clip
 from codec.model_input import resize_rgb
 from codec.watermark import THRESHOLD, embed_mark, luma, mark_score, read_mark, spatial_pattern
 

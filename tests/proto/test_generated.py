@@ -13,9 +13,7 @@ def test_committed_module_matches_regeneration(tmp_path: Path) -> None:
     pytest.importorskip("grpc_tools", reason="grpcio-tools is needed to regenerate the protobuf module")
     for fresh in generate.run_protoc(tmp_path):
         committed = generate.PROTO_DIR / fresh.name
-        assert committed.read_bytes() == fresh.read_bytes(), (
-            f"{committed} is stale or hand-edited: run `python -m proto.generate` ({generate.PROTOC_PACKAGE})"
-        )
+        assert committed.read_bytes() == fresh.read_bytes(), f"{committed} is stale or hand-edited: run `python -m proto.generate` ({generate.PROTOC_PACKAGE})"
 
 
 def test_packet_oneof_and_enums_are_what_the_pipelines_use() -> None:

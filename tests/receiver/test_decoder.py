@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from codec.bitstream.compact_motion import CompactMotionParams
 from receiver.decoder import DecodeOptions, DecodeReport, decode_frames
 from sender.encoder import EncodeOptions, encode_file
-from codec.bitstream.compact_motion import CompactMotionParams
 
 FRAMES = 20
 

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from codec.bitstream.container import AvfrReader
 from avfr.cli import main
-from codec.media.public_face import public_photo, synthetic_clip
+from codec.bitstream.container import AvfrReader
 from codec.evaluation import psnr
 from codec.media import video_io
 from codec.media.keyframe import decode_keyframe
+from codec.media.public_face import public_photo, synthetic_clip
 from codec.model_input import resize_rgb
 from codec.zoo import load_for_encoding
 from proto import avfr_pb2
@@ -136,8 +136,8 @@ def test_a_photo_that_cannot_serve_is_refused_in_one_line(case: str, two_shot_cl
 
 @pytest.fixture(scope="module")
 def identity():  # noqa: ANN201 (benchmarks.metrics.identity.SFaceIdentity)
-    from codec import metric_weights as weights
     from benchmarks.metrics.identity import SFaceIdentity, opencv_support
+    from codec import metric_weights as weights
     from codec.errors import ModelError
 
     ok, why = opencv_support()
@@ -152,7 +152,11 @@ def identity():  # noqa: ANN201 (benchmarks.metrics.identity.SFaceIdentity)
 
 @pytest.mark.data
 def test_the_decoded_video_shows_the_photos_person_not_the_cameras(
-    talking_heads: Path, dev_clip: Path, identity, model_size: int, tmp_path: Path  # noqa: ANN001
+    talking_heads: Path,
+    dev_clip: Path,
+    identity,
+    model_size: int,
+    tmp_path: Path,  # noqa: ANN001
 ) -> None:
     photo = talking_heads / "stills" / "ali-vilab__dreamtalk__f30.png"  # a young man; the clip is a woman
     camera: list[np.ndarray] = []

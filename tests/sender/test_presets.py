@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from codec.bitstream.compact_motion import CompactMotionParams
 from avfr.cli import build_parser, encode_options
+from codec.bitstream.compact_motion import CompactMotionParams
 from codec.errors import InputError
 from sender.presets import PRESETS, EncodeSettings, preset, presets_table, resolve
 from sender.refresh import RefreshConfig

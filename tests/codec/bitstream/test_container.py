@@ -111,12 +111,22 @@ def test_packets_roundtrip_bit_exactly(tmp_path: Path) -> None:
 
 _ints = st.integers(0, 2**32 - 1)
 _packets = st.one_of(
-    st.builds(lambda i, t, d: avfr_pb2.Packet(keyframe=avfr_pb2.Keyframe(frame_index=i, timestamp_us=t, codec=2, data=d)),
-              _ints, st.integers(0, 2**64 - 1), st.binary(max_size=3000)),
+    st.builds(
+        lambda i, t, d: avfr_pb2.Packet(keyframe=avfr_pb2.Keyframe(frame_index=i, timestamp_us=t, codec=2, data=d)),
+        _ints,
+        st.integers(0, 2**64 - 1),
+        st.binary(max_size=3000),
+    ),
     st.builds(lambda i, d: avfr_pb2.Packet(motion=avfr_pb2.MotionFrame(frame_index=i, coding=1, payload=d)), _ints, st.binary(min_size=120, max_size=120)),
-    st.builds(lambda t, d, n: avfr_pb2.Packet(audio=avfr_pb2.AudioPacket(timestamp_us=t, data=d, sample_count=n)),
-              st.integers(0, 2**64 - 1), st.binary(max_size=200), _ints),
-    st.builds(lambda m, s: avfr_pb2.Packet(header=avfr_pb2.StreamHeader(format_version=1, model_id=m, model_sha256=s)), st.text(max_size=40), st.text(max_size=64)),
+    st.builds(
+        lambda t, d, n: avfr_pb2.Packet(audio=avfr_pb2.AudioPacket(timestamp_us=t, data=d, sample_count=n)),
+        st.integers(0, 2**64 - 1),
+        st.binary(max_size=200),
+        _ints,
+    ),
+    st.builds(
+        lambda m, s: avfr_pb2.Packet(header=avfr_pb2.StreamHeader(format_version=1, model_id=m, model_sha256=s)), st.text(max_size=40), st.text(max_size=64)
+    ),
     st.builds(lambda n: avfr_pb2.Packet(end_of_stream=avfr_pb2.EndOfStream(frame_count=n)), _ints),
 )
 

@@ -17,7 +17,7 @@ def synthetic_face(size: int = 256) -> np.ndarray:
     img = np.stack([0.25 + 0.3 * yy, 0.3 + 0.2 * xx, 0.45 - 0.1 * yy], -1)
     face = ((xx - 0.5) / 0.3) ** 2 + ((yy - 0.52) / 0.4) ** 2 < 1
     shade = 0.85 + 0.15 * np.cos((xx - 0.45) * 3)
-    img[face] = (np.array([0.87, 0.68, 0.56]) * shade[face, None])
+    img[face] = np.array([0.87, 0.68, 0.56]) * shade[face, None]
     for cx in (0.38, 0.62):
         img[((xx - cx) / 0.05) ** 2 + ((yy - 0.42) / 0.025) ** 2 < 1] = (0.15, 0.1, 0.08)
     img[((xx - 0.5) / 0.1) ** 2 + ((yy - 0.7) / 0.025) ** 2 < 1] = (0.6, 0.25, 0.25)

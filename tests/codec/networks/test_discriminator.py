@@ -8,7 +8,7 @@ from codec.networks.discriminator import Discriminator
 
 def test_single_scale(tiny_config: ModelConfig) -> None:
     out = Discriminator(tiny_config)(torch.rand(2, 3, 64, 64))
-    (feats, score), = out.values()
+    ((feats, score),) = out.values()
     assert len(feats) == tiny_config.disc_num_blocks
     assert score.shape[:2] == (2, 1)
 

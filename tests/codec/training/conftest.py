@@ -20,5 +20,3 @@ def prepared(talking_heads: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     report = prepare(raw, out, sizes=(256, 128), manifest=talking_heads / "MANIFEST.tsv", progress=False)
     assert report.clips_done == 2 and not report.clips_skipped, report.summary()
     return out
-
-

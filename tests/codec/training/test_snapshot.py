@@ -15,7 +15,7 @@ from codec.model import AVFRModel, save_model
 from codec.training.checkpoint import save_checkpoint
 from codec.training.loss_config import LossConfig
 from codec.training.snapshot import read_snapshot, save_snapshot, warm_start
-from codec.training.train import DistInfo, Trainer, TrainConfig, load_train_config, train
+from codec.training.train import DistInfo, TrainConfig, Trainer, load_train_config, train
 
 
 def tiny(run_dir: Path, data: Path, snapshot: Path, **overrides):
@@ -56,7 +56,9 @@ def test_warm_start_copies_the_matching_core(tmp_path: Path) -> None:
     torch.nn.init.normal_(small.generator.final.weight)
     path = tmp_path / "small.safetensors"
     save_model(small, path)
-    big = AVFRModel(ModelConfig.from_dict({**load_config("tiny").to_dict(), "image_size": 128, "core_size": 64, "kp_scale_factor": 0.25, "dm_scale_factor": 0.25}))
+    big = AVFRModel(
+        ModelConfig.from_dict({**load_config("tiny").to_dict(), "image_size": 128, "core_size": 64, "kp_scale_factor": 0.25, "dm_scale_factor": 0.25})
+    )
     copied, fresh = warm_start(big, path)
     assert fresh > 0 and copied == len(small.state_dict())
     assert torch.allclose(big.generator.final.weight, small.generator.final.weight)

@@ -95,16 +95,40 @@ DDP_OVERRIDES = (
     # Per-rank randomness (equivariance transforms, GAN) and batch statistics would make the two
     # runs differ for reasons unrelated to DDP: switch them off so the test isolates gradient
     # averaging and data sharding.
-    "--override", "loss_equivariance_value=0", "--override", "loss_equivariance_jacobian=0",
-    "--override", "loss_gan=0", "--override", "norm=group",
+    "--override",
+    "loss_equivariance_value=0",
+    "--override",
+    "loss_equivariance_jacobian=0",
+    "--override",
+    "loss_gan=0",
+    "--override",
+    "norm=group",
 )
 
 
 def _run_ddp(run_dir: Path, data: Path, nproc: int, steps: int = 2) -> None:
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}", "--master-addr=127.0.0.1",
-        f"--master-port={_free_port()}", "-m", "avfr", "train", "tiny", "--data", str(data),
-        "--run-dir", str(run_dir), "--steps", str(steps), "--batch-size", "2", "--device", "cpu", *DDP_OVERRIDES,
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        f"--nproc-per-node={nproc}",
+        "--master-addr=127.0.0.1",
+        f"--master-port={_free_port()}",
+        "-m",
+        "avfr",
+        "train",
+        "tiny",
+        "--data",
+        str(data),
+        "--run-dir",
+        str(run_dir),
+        "--steps",
+        str(steps),
+        "--batch-size",
+        "2",
+        "--device",
+        "cpu",
+        *DDP_OVERRIDES,
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
