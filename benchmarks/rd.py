@@ -17,7 +17,7 @@ Codec points per clip:
 * ``avfr``: the clip encoded to .avfr and decoded by the receiver
   (``receiver.decoder.open_stream``, the code path of ``decode_file``). The default model
   (light-256) renders 256 px; a smaller model's frames (light-128: 128 px) are upsampled to 256
-  with bicubic (the receiver's own ``codec.model_input.resize_frame``, torch bicubic) before scoring. Bits: see
+  with bicubic (the receiver's own ``codec.model_input.resize_rgb``, the one resize) before scoring. Bits: see
   *Bit accounting*.
 * ``repeat-keyframe``: the zero-motion floor: the receiver's decoded keyframe (upsampled the
   same way) shown for every frame; bits = the keyframe's coded bytes only.
@@ -234,7 +234,7 @@ def run_avfr(clip: Path, cfg: RDConfig, workdir: Path) -> AvfrRun:
     motion re-coded, refresh keyframes kept or dropped), measure its bits, decode it in memory."""
     from codec.bitstream.transcode import transcode_motion
     from codec.media.keyframe import decode_keyframe
-    from codec.model_input import resize_frame
+    from codec.model_input import resize_rgb
     from sender.encoder import EncodeOptions, encode_file
 
     crops: list[np.ndarray] = []
@@ -256,7 +256,7 @@ def run_avfr(clip: Path, cfg: RDConfig, workdir: Path) -> AvfrRun:
             continue
         modes[name] = decoded_by_content[content] = _decode_stream(stream, cfg, len(reference), encode_s, notes, silence=cfg.silence and name == "avfr")
     key = next(p.keyframe for p in AvfrReader(raw_stream) if p.HasField("keyframe"))  # the first
-    keyframe = resize_frame(decode_keyframe(key.data, key.codec), cfg.size)
+    keyframe = resize_rgb(decode_keyframe(key.data, key.codec), cfg.size)
     return AvfrRun(reference, keyframe, len(key.data), modes, notes)
 
 

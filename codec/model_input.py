@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from codec.priors import FacePriors, priors_from_landmarks, to_model_input
@@ -27,26 +26,14 @@ def crop_size_for(model_size: int) -> int:
 def resize_rgb(rgb: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
     """Bicubic (PIL) resize of a uint8 RGB image to ``size`` x ``size`` (or ``(height, width)``).
 
-    The only resize of crops and of frames compared with crops: training's crops, the model
-    input, the sender's self-check and the evaluation all go through it, so a picture compared
-    or learnt from was scaled the same way everywhere."""
+    The only resize of pictures: training's crops, the model input, the sender's self-check,
+    the evaluation and the receiver's shown picture (a model's output at another size than the
+    window's, e.g. light-128 shown at 256) all go through it, so a picture compared, learnt
+    from or shown was scaled the same way everywhere."""
     height, width = (size, size) if isinstance(size, int) else size
     if rgb.shape[0] == height and rgb.shape[1] == width:
         return rgb
     return np.asarray(Image.fromarray(rgb).resize((width, height), Image.BICUBIC))
-
-
-def resize_frame(frame: np.ndarray, size: int) -> np.ndarray:
-    """The receiver's shown picture at ``size`` px: torch bicubic, not :func:`resize_rgb`.
-
-    Kept apart on purpose: every decoded or received picture at another size than the stream's
-    (light-128 shown at 256) and the committed rate-distortion figures (``benchmarks.rd``) were
-    made with it; moving it to PIL's kernel would change them."""
-    if frame.shape[0] == size:
-        return frame
-    t = torch.from_numpy(frame).permute(2, 0, 1)[None].float()
-    t = F.interpolate(t, size=(size, size), mode="bicubic", align_corners=False)
-    return t[0].clamp(0, 255).round().byte().permute(1, 2, 0).numpy()
 
 
 def to_pictures(frames: np.ndarray | torch.Tensor) -> torch.Tensor:

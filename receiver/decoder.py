@@ -31,7 +31,7 @@ from codec.marking import PictureMarking
 from codec.media import opus, video_io
 from codec.media.keyframe import decode_keyframe
 from codec.model import AVFRModel, pick_device
-from codec.model_input import ModelInputMaker, resize_frame, to_uint8_rgb
+from codec.model_input import ModelInputMaker, resize_rgb, to_uint8_rgb
 from codec.progress import progress_bar
 from codec.zoo import resolve_model_for_stream
 from proto import avfr_pb2
@@ -380,7 +380,7 @@ class DecodeSession:
         size = size or self.header.width
         report.damage = self.damage.lines()
         for frame in iter_rendered(self.receiver, self.path, self.mel, report, batch_size, self.damage):
-            yield self.marking.apply(resize_frame(frame, size))
+            yield self.marking.apply(resize_rgb(frame, size))
         if report.stopped_at is None and self.audio_error is not None:
             report.stopped_at = self.audio_error
 

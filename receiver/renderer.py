@@ -87,11 +87,11 @@ class LiveRenderer:
 
     def _apply_keyframe(self, keyframe: avfr_pb2.Keyframe) -> None:
         from codec.media.keyframe import decode_keyframe
-        from codec.model_input import resize_frame
+        from codec.model_input import resize_rgb
 
         self.receiver.on_keyframe(keyframe)
         if self.picture is None:  # nothing rendered yet: show the keyframe itself
-            self.picture = self.marking.apply(resize_frame(decode_keyframe(keyframe.data, keyframe.codec), self.output_size))
+            self.picture = self.marking.apply(resize_rgb(decode_keyframe(keyframe.data, keyframe.codec), self.output_size))
 
     def keypoints(self, motion: avfr_pb2.MotionFrame) -> np.ndarray | None:
         """A motion frame's keypoints, in stream order; None before any keyframe, or when the
@@ -112,12 +112,12 @@ class LiveRenderer:
         return True
 
     def _render(self, index: int, keypoints: np.ndarray, fps: float) -> None:
-        from codec.model_input import resize_frame
+        from codec.model_input import resize_rgb
 
         started = time.perf_counter()
         mel = self.audio.window(index, fps)
         frame = self.receiver.render_keypoints(keypoints[None], mel[None])[0]
-        self.picture = self.marking.apply(resize_frame(frame, self.output_size))
+        self.picture = self.marking.apply(resize_rgb(frame, self.output_size))
         self.shown_at[index] = time.time()
         self.stats.frames_rendered += 1
         self.stats.render_ms.append(1000 * (time.perf_counter() - started))
