@@ -71,6 +71,20 @@ def save_checkpoint(
     os.replace(tmp, path)
 
 
+def _check_fits(path: Path, name: str, module: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """torch's own refusal is a many-line RuntimeError after a partial load; say it in one line, before."""
+    expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in state.items()}
+    differ = sorted(k for k in expected.keys() & found.keys() if expected[k] != found[k])
+    missing, extra = sorted(expected.keys() - found.keys()), sorted(found.keys() - expected.keys())
+    if differ or missing or extra:
+        first = differ[0] if differ else (missing or extra)[0]
+        raise ModelError(
+            f"checkpoint {path} was made with another model configuration ({name}: {len(differ)} tensors of other shapes, "
+            f"{len(missing)} missing, {len(extra)} unknown; first: {first}): resume with the run's own config, or start a new --run-dir"
+        )
+
+
 def load_checkpoint(
     path: Path,
     modules: dict[str, torch.nn.Module],
@@ -87,9 +101,11 @@ def load_checkpoint(
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as err:  # safetensors raises several types for damaged files
         raise ModelError(f"checkpoint {path} is unreadable ({err}): resume from an earlier one") from None
+    states = {name: {k[len(f"module.{name}.") :]: v for k, v in tensors.items() if k.startswith(f"module.{name}.")} for name in modules}
+    for name, module in modules.items():  # all checked before any is touched: a refused resume changes nothing
+        _check_fits(path, name, module, states[name])
     for name, module in modules.items():
-        prefix = f"module.{name}."
-        module.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
+        module.load_state_dict(states[name])
     for name, opt in optimizers.items():
         opt.load_state_dict(_unflatten_optimizer(f"optim.{name}", tensors, meta["optimizers"][name]))
     for name, sched in schedulers.items():

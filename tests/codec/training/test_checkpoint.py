@@ -3,6 +3,7 @@ holds only a JSON header and raw tensors, and a damaged or foreign file fails wi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import struct
 from pathlib import Path
@@ -122,3 +123,17 @@ def test_a_damaged_or_foreign_file_fails_with_one_error_and_changes_nothing(tmp_
 def test_a_missing_checkpoint_says_how_to_start(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="not found: check --run-dir, or start without --resume"):
         Run(seed=0).load(tmp_path / "nowhere" / "last.safetensors")
+
+
+def test_a_checkpoint_of_another_configuration_is_refused_in_one_line_before_any_change(tmp_path: Path) -> None:
+    """Resuming after the model config was edited: one ModelError naming the file, the modules untouched."""
+    torch.manual_seed(0)
+    small = AVFRModel(load_config("tiny"))
+    path = tmp_path / "last.safetensors"
+    save_checkpoint(path, {"model": small}, {}, {}, step=1)
+    other = AVFRModel(dataclasses.replace(load_config("tiny"), num_kp=12))
+    before = {k: v.clone() for k, v in other.state_dict().items()}
+    with pytest.raises(ModelError) as err:
+        load_checkpoint(path, {"model": other}, {}, {})
+    assert str(path) in str(err.value) and "another model configuration" in str(err.value) and "\n" not in str(err.value)
+    assert all(torch.equal(before[k], v) for k, v in other.state_dict().items())
