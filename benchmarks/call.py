@@ -26,7 +26,7 @@ picture came back after each loss run and when each keyframe arrived. Both proce
 the two CPU cores (the sender's analysis and the receiver's generator), so render rate and
 latency here are the CPU case; ``speed.md`` has the generator's own cost.
 
-The calls are run by the harness the call tests use (``benchmarks/loopback_call.py``); this module
+The calls are run by the harness the call tests use (``receiver/loopback_call.py``); this module
 chooses the conditions and writes the reports.
 """
 
@@ -40,9 +40,9 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from benchmarks.loopback_call import CallCondition, run_loopback_call
 from codec.call.stats import quantiles
 from codec.defaults import CALL_INTRA_PERIOD
+from receiver.loopback_call import CallCondition, run_loopback_call
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CLIP = REPO.parent / "shared" / "data" / "talking-heads" / "dev" / "FuxiVirtualHuman__styletalk__src_feifeili_clip1.mp4"

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.loopback_call import CallCondition, free_port, run_loopback_call
 from codec.call.callcode import new_call_code
 from codec.media import video_io
 from receiver.live import PlayoutConfig
+from receiver.loopback_call import CallCondition, free_port, run_loopback_call
 
 pytestmark = [pytest.mark.slow, pytest.mark.data]
 SECONDS = 10.0

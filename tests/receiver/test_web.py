@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.loopback_call import free_port, run_loopback_call
+from receiver.loopback_call import free_port, run_loopback_call
 
 pytestmark = [pytest.mark.slow, pytest.mark.data]
 WATCHER = Path(__file__).with_name("browser_watch.py")

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from aiortc import RTCSessionDescription
 
-from benchmarks.loopback_call import free_port
 from codec.call.callcode import CODE_BITS, codes_match, new_call_code, parse_call_code, reach_warning
 from codec.call.signaling import HttpAnswerSignaling, add_signaling_arguments, code_for, create_signaling, join_command
 from codec.errors import InputError
+from receiver.loopback_call import free_port
 
 
 def signaling_args(*argv: str) -> argparse.Namespace:
