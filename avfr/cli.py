@@ -126,7 +126,7 @@ def _cmd_send(args: argparse.Namespace) -> int:
     code = code_for(args, "offer")
     options = SendOptions(
         play_from=args.play_from, camera=args.camera, loop=args.loop, max_seconds=args.max_seconds,
-        encode=encode_options(args, avatar=args.avatar), bundle=args.bundle, audio_kbps=args.audio_kbps, audio_frame_ms=args.audio_frame_ms,
+        encode=encode_options(args, avatar=args.avatar, live=True), bundle=args.bundle, audio_kbps=args.audio_kbps, audio_frame_ms=args.audio_frame_ms,
         audio_fec_percent=args.audio_fec, netem=_netem(args.netem),
         save_stream=args.save_stream, timeline=args.timeline, quiet=args.quiet,
     )  # fmt: skip

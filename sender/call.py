@@ -40,7 +40,7 @@ from sender.encoder import EncodeOptions, Sender
 
 def call_encode_options() -> EncodeOptions:
     """A call's codec settings: a file's, but with the short intra period a lossy link wants."""
-    return EncodeOptions(compact_motion=CompactMotionParams(intra_period=CALL_INTRA_PERIOD))
+    return EncodeOptions(compact_motion=CompactMotionParams(intra_period=CALL_INTRA_PERIOD), live=True)
 
 
 @dataclass

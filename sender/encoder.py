@@ -26,7 +26,7 @@ the quality self-check is off: no camera pixel leaves the sender.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -70,6 +70,7 @@ class EncodeOptions:
     refresh: RefreshConfig = field(default_factory=RefreshConfig)
     target_kbps: float | None = None  # video rate control (compact motion only); None: fixed settings
     avatar: Path | None = None  # a photo whose face the receiver shows instead of the camera's (sender/avatar.py)
+    live: bool = False  # a live call: keyframes coded at the keyframe codec's real-time speed
 
     def __post_init__(self) -> None:
         if self.target_kbps is not None and self.target_kbps <= 0:
@@ -127,7 +128,7 @@ class Sender:
         self.model = model.eval()
         self.options = options
         self.size = model.config.image_size
-        self.keyframe_config = KeyframeConfig.default(quality=options.keyframe_quality)
+        self.keyframe_config = replace(KeyframeConfig.default(quality=options.keyframe_quality), live=options.live)
         self.inputs = ModelInputMaker(self.size, static_image_mode=False)
         self.audio_encoder = opus.OpusEncoder(sample_rate=options.audio_sample_rate, bitrate=options.audio_bitrate) if has_audio else None
         self._audio_next_pts = 0  # where the next audio packet starts if its timing is implied
@@ -222,6 +223,7 @@ class Sender:
         to analyse (it fell behind real time); nothing before the first keyframe."""
         if not self.keyframe_sent or self.last_keypoints is None:
             return []
+        self.refresh.frames_skipped()
         packets = [self._motion_packet(self.last_keypoints)]
         if self.rate is not None:
             self._account(packets)

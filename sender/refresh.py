@@ -73,6 +73,13 @@ class KeyframePolicy:
         self.previous_hist = hist
         return cut
 
+    def frames_skipped(self) -> None:
+        """A live sender fell behind and left frames unanalysed: the next crop is compared with
+        nothing, since head motion over the gap can move the histogram past ``cut_distance``
+        (at 256 px one slow keyframe made the next analysed frame a "cut", whose keyframe made
+        the next...). A real cut in the gap is still caught by the tracker and the self-check."""
+        self.previous_hist = None
+
     def reason(self, frame_index: int, crop: np.ndarray, tracker_snapped: bool) -> str | None:
         """Why a keyframe is due before any self-check: first frame, cut or new face box."""
         cut = self.scene_cut(crop)

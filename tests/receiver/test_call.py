@@ -12,7 +12,6 @@ import pytest
 
 from codec.call.callcode import new_call_code
 from codec.media import video_io
-from codec.zoo import default_model_path
 from receiver.live import PlayoutConfig
 from receiver.loopback_call import CallCondition, free_port, run_loopback_call
 
@@ -27,19 +26,12 @@ def call_clip(talking_heads: Path) -> Path:
     return talking_heads / "dev" / "FuxiVirtualHuman__styletalk__src_feifeili_clip1.mp4"
 
 
-# The transport tests run light-128: with the default light-256, the sender's and the receiver's
-# 256-px work on the same two cores makes a run of motion frames come over 1 s late at the start
-# of a call (217 of 250 arrived in CI), which is the render's cost, not the transport's; until
-# that is fixed, bit-exactness is asserted where the cores keep up.
-TRANSPORT_MODEL = ("--model", str(default_model_path().parent / "avfr-light-128.safetensors"))
-
-
 def _logs(result: dict) -> str:
     return "\n".join(f"--- {name}\n{text}" for name, text in result["logs"].items())
 
 
 def test_clean_call_is_bit_exact_and_recorded_with_sound(call_clip: Path, tmp_path: Path) -> None:
-    result = run_loopback_call(call_clip, SECONDS, tmp_path, CallCondition("clean", send_args=TRANSPORT_MODEL))
+    result = run_loopback_call(call_clip, SECONDS, tmp_path, CallCondition("clean"))
     assert result["exit_codes"] == {"sender": 0, "receiver": 0}, _logs(result)
     sent = result["sender"]["frames"]
     assert sent == int(SECONDS * 25)
@@ -114,7 +106,7 @@ def test_http_signaling_connects_a_short_call_and_refuses_a_wrong_code(call_clip
     def join_first(port: int, code: str) -> None:  # a third process, before the intended sender
         intruder.update(_run_intruder("call", f"http://127.0.0.1:{port}/call", new_call_code()))
 
-    result = run_loopback_call(call_clip, 3.0, tmp_path, CallCondition("http", signaling="http", send_args=TRANSPORT_MODEL), before_peer=join_first)
+    result = run_loopback_call(call_clip, 3.0, tmp_path, CallCondition("http", signaling="http"), before_peer=join_first)
     assert result["exit_codes"] == {"sender": 0, "receiver": 0}, _logs(result)
     assert result["sender"]["frames"] == 75 and result["motion_compare"]["bit_exact"]
     assert "HTTP 403" in intruder["refused"] and "wrong call code" in intruder["refused"], intruder

@@ -34,3 +34,15 @@ def test_disabled_policy_only_asks_for_the_first_keyframe() -> None:
     policy.keyframe_sent(0)
     assert policy.reason(1, np.full((32, 32, 3), 255, np.uint8), True) is None
     assert not policy.wants_check(10)
+
+
+def test_frames_left_unanalysed_are_not_a_scene_cut() -> None:
+    """A live sender that held frames compares its next crop with nothing: the change over the
+    gap is head motion, and taking it for a cut made each slow keyframe cause the next."""
+    policy = KeyframePolicy(RefreshConfig(), fps=25)
+    before, after = np.zeros((32, 32, 3), np.uint8), np.full((32, 32, 3), 255, np.uint8)
+    policy.reason(0, before, False)
+    policy.keyframe_sent(0)
+    policy.frames_skipped()
+    assert policy.reason(40, after, False) is None
+    assert policy.reason(41, before, False) == "scene cut"  # consecutive frames are still judged
