@@ -24,6 +24,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from codec.face_measures import EYE_LANDMARKS, LIP_LANDMARKS
 from codec.losses.equivariance import RandomTransform, equivariance_losses
 from codec.losses.gan import discriminator_loss, feature_matching_loss, generator_adversarial_loss
 from codec.losses.keypoint_landmarks import keypoint_landmark_loss, mouth_keypoints
@@ -33,6 +34,8 @@ from codec.losses.mouth import crop_mouth
 from codec.model import AVFRModel
 from codec.networks.discriminator import Discriminator
 from codec.training.loss_config import LossConfig
+
+FEATURE_LANDMARKS = LIP_LANDMARKS + EYE_LANDMARKS  # what a talking face moves most, a few pixels at a time
 
 Batch = dict[str, torch.Tensor]
 
@@ -44,7 +47,7 @@ def target_rgb(batch: Batch, channels: int) -> torch.Tensor:
 
 class GeneratorFullModel(nn.Module):
     """``forward(batch) -> (losses, outputs)``, as FOMM's: ``losses`` holds {"l1", "perceptual",
-    "equivariance_value", "equivariance_jacobian", "gan", "feature_matching", "landmark_flow",
+    "equivariance_value", "equivariance_jacobian", "gan", "feature_matching", "landmark_flow", "feature_landmark_flow",
     "keypoint_landmarks", "mouth_l1", "mouth_perceptual"} (weighted; absent when weight 0),
     ``outputs`` the model's forward dict ("prediction", keypoints, deformation, ...)."""
 
@@ -140,6 +143,11 @@ class GeneratorFullModel(nn.Module):
         if w.loss_landmark_flow > 0 and "driving_landmarks" in batch:
             flow = landmark_flow_loss(out["deformation"], batch["source_landmarks"], batch["driving_landmarks"], cfg.image_size, w.landmark_flow_tolerance_px)
             losses["landmark_flow"] = w.loss_landmark_flow * flow
+        if w.loss_feature_landmark_flow > 0 and "driving_landmarks" in batch:
+            idx = list(FEATURE_LANDMARKS)
+            flow = landmark_flow_loss(out["deformation"], batch["source_landmarks"][:, idx], batch["driving_landmarks"][:, idx], cfg.image_size,
+                                      w.feature_landmark_flow_tolerance_px)  # fmt: skip
+            losses["feature_landmark_flow"] = w.loss_feature_landmark_flow * flow
         if w.loss_keypoint_landmarks > 0 and cfg.keypoint_landmarks and "driving_landmarks" in batch:
             losses["keypoint_landmarks"] = self.keypoint_landmarks(out, batch)
         if (w.loss_mouth_l1 > 0 or w.loss_mouth_perceptual > 0) and "driving_landmarks" in batch:

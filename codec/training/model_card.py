@@ -202,6 +202,9 @@ def run_facts(run_dir: Path) -> dict:
     if weights.loss_landmark_flow:
         tol = weights.landmark_flow_tolerance_px
         losses.append(f"landmark flow (x{weights.loss_landmark_flow:g}{f', {tol:g} px tolerance' if tol else ''}; ours: docs/MODEL.md)")
+    if weights.loss_feature_landmark_flow:
+        tol = weights.feature_landmark_flow_tolerance_px
+        losses.append(f"landmark flow on lips and eyes alone (x{weights.loss_feature_landmark_flow:g}, {tol:g} px tolerance)")
     if weights.loss_keypoint_landmarks:
         losses.append(f"keypoints on lip landmarks (x{weights.loss_keypoint_landmarks:g})")
     if weights.loss_mouth_l1 or weights.loss_mouth_perceptual:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from codec import face_measures
 from codec.face_measures import (
     EYE_CORNERS,
     LEFT_EYELIDS,
@@ -135,3 +136,11 @@ def test_real_mediapipe_reads_plausible_openings_and_a_clip_matches_itself(dev_c
     assert same["mouth_corr"] == pytest.approx(1.0, abs=1e-6) and same["mouth_amplitude_ratio"] == pytest.approx(1.0, abs=1e-6)
     still = measures.compare(frames, t, np.repeat(frames[:1], len(frames), axis=0)).summary()
     assert still["mouth_lpips"] > 0.0 and still["mouth_amplitude_ratio"] < 0.5
+
+
+def test_the_written_out_lip_and_eye_contours_are_mediapipes() -> None:
+    from mediapipe.python.solutions.face_mesh_connections import FACEMESH_LEFT_EYE, FACEMESH_LIPS, FACEMESH_RIGHT_EYE
+
+    points = lambda edges: sorted({i for edge in edges for i in edge})  # noqa: E731
+    assert list(face_measures.LIP_LANDMARKS) == points(FACEMESH_LIPS)
+    assert list(face_measures.EYE_LANDMARKS) == points(FACEMESH_LEFT_EYE | FACEMESH_RIGHT_EYE)

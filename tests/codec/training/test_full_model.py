@@ -4,10 +4,11 @@ import pytest
 import torch
 
 from codec.config import ModelConfig
+from codec.face_measures import LIP_LANDMARKS
 from codec.losses.lpips import LPIPS
 from codec.model import AVFRModel
 from codec.networks.discriminator import Discriminator
-from codec.training.full_model import DiscriminatorFullModel, GeneratorFullModel
+from codec.training.full_model import FEATURE_LANDMARKS, DiscriminatorFullModel, GeneratorFullModel
 from codec.training.loss_config import LossConfig
 
 SUBNETS = [
@@ -55,6 +56,22 @@ def test_landmark_flow_term_when_the_batch_has_landmarks(tiny_config: ModelConfi
     assert losses["landmark_flow"] > 0
     losses["landmark_flow"].backward()
     assert grad_norm(model.kp_detector) > 0 and grad_norm(model.dense_motion) > 0
+
+
+def test_feature_landmark_flow_sees_only_the_lips_and_eyes(tiny_config: ModelConfig, tiny_batch: dict[str, torch.Tensor]) -> None:
+    """Moving every other landmark costs it nothing; moving the lips by a pixel does."""
+    _, _, gen_full, _ = make(tiny_config, LossConfig(loss_feature_landmark_flow=10.0, feature_landmark_flow_tolerance_px=0.5))
+    lm = torch.rand(2, 468, 2) * 0.5 + 0.25
+    others = torch.ones(468, dtype=torch.bool)
+    others[list(FEATURE_LANDMARKS)] = False
+    far_elsewhere = lm.clone()
+    far_elsewhere[:, others] += 0.2
+    base = gen_full({**tiny_batch, "source_landmarks": lm, "driving_landmarks": lm}, use_gan=False)[0]["feature_landmark_flow"]
+    moved = gen_full({**tiny_batch, "source_landmarks": far_elsewhere, "driving_landmarks": lm}, use_gan=False)[0]["feature_landmark_flow"]
+    assert torch.equal(base, moved)
+    lips = lm.clone()
+    lips[:, list(LIP_LANDMARKS), 1] += 1.5 / 64  # 1.5 px at the tiny model's 64 px
+    assert gen_full({**tiny_batch, "source_landmarks": lips, "driving_landmarks": lm}, use_gan=False)[0]["feature_landmark_flow"] > base
 
 
 def test_use_gan_false_skips_discriminator(tiny_config: ModelConfig, tiny_batch: dict[str, torch.Tensor]) -> None:
