@@ -26,7 +26,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
 import numpy as np
 import torch
 from torch.utils.data import Dataset, WeightedRandomSampler
@@ -35,7 +34,12 @@ from codec import audio_features
 from codec.errors import InputError
 from codec.model_input import resize_rgb
 from codec.priors import face_oval_mask, render_mesh
-from codec.training.prepare import decode_landmarks
+from codec.training.landmark_codes import decode_landmarks
+
+try:
+    import av
+except ImportError:  # a lent GPU machine has no PyAV: shots are decoded with OpenCV there
+    av = None
 
 SPLIT_ALIASES = {"dev": {"dev", "eval"}, "eval": {"dev", "eval"}, "train": {"train"}}
 
@@ -201,6 +205,14 @@ def _colour_jitter(rgb: np.ndarray, params: np.ndarray) -> np.ndarray:
 def read_shot_frames(path: Path, indices: list[int]) -> list[np.ndarray]:
     """RGB frames at the given indices of a constant-rate shot mp4 (seek to the keyframe, decode on)."""
     wanted = sorted(set(indices))
+    got = _pyav_frames(path, wanted) if av is not None else _opencv_frames(path, wanted)
+    missing = [i for i in wanted if i not in got]
+    if missing:
+        raise InputError(f"{path} lacks frames {missing}: the prepared data is incomplete, prepare it again")
+    return [got[i] for i in indices]
+
+
+def _pyav_frames(path: Path, wanted: list[int]) -> dict[int, np.ndarray]:
     got: dict[int, np.ndarray] = {}
     try:
         with av.open(str(path)) as container:
@@ -218,10 +230,30 @@ def read_shot_frames(path: Path, indices: list[int]) -> list[np.ndarray]:
                         break
     except av.FFmpegError as exc:
         raise InputError(f"cannot decode {path} ({exc}): prepare the data again") from None
-    missing = [i for i in wanted if i not in got]
-    if missing:
-        raise InputError(f"{path} lacks frames {missing}: the prepared data is incomplete, prepare it again")
-    return [got[i] for i in indices]
+    return got
+
+
+def _opencv_frames(path: Path, wanted: list[int]) -> dict[int, np.ndarray]:
+    """The same frames through OpenCV, for machines without PyAV (a lent GPU machine has OpenCV
+    but no PyAV, and training goes there first). Both decode with FFmpeg and convert with its
+    swscale: on the prepared shots the frames are equal to the last bit (tests/codec/training/
+    test_dataset.py). One decoder thread: the DataLoader's workers are the parallelism."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
+    if not capture.isOpened():
+        raise InputError(f"cannot decode {path} (OpenCV cannot open it): prepare the data again")
+    got: dict[int, np.ndarray] = {}
+    try:
+        for i in wanted:
+            if capture.get(cv2.CAP_PROP_POS_FRAMES) != i:
+                capture.set(cv2.CAP_PROP_POS_FRAMES, i)
+            ok, bgr = capture.read()
+            if ok:
+                got[i] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    finally:
+        capture.release()
+    return got
 
 
 def identity_balanced_sampler(dataset: PreparedDataset, num_samples: int, generator: torch.Generator | None = None) -> WeightedRandomSampler:

@@ -47,10 +47,10 @@ from codec.media import video_io
 from codec.model_input import MIN_PRIOR_SIZE, resize_rgb
 from codec.priors import FacePriors
 from codec.progress import progress_bar
+from codec.training.landmark_codes import LANDMARK_SCALE, decode_landmarks, encode_landmarks
 
 VIDEO_EXTENSIONS = {".mp4", ".mpg", ".mpeg", ".webm", ".mkv", ".avi", ".mov", ".m4v", ".flv"}
 FORMAT_VERSION = 1
-LANDMARK_SCALE = 2048  # landmarks stored as round(x / crop_size * LANDMARK_SCALE): 1/8 px at 256
 PRIOR_SIZE = MIN_PRIOR_SIZE  # MediaPipe runs on crops of this size (as codec.model_input does at inference)
 
 
@@ -156,18 +156,6 @@ def cap_per_identity(clips: list[Path], manifest: dict[str, ManifestEntry], max_
 
 def clip_id(path: Path) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem)
-
-
-def encode_landmarks(landmarks: np.ndarray) -> np.ndarray:
-    """(N, 468, 2) normalised float -> int16 first frame + frame-to-frame deltas (deflates well)."""
-    q = np.clip(np.round(landmarks * LANDMARK_SCALE), -32000, 32000).astype(np.int32)
-    d = np.diff(q, axis=0, prepend=np.zeros_like(q[:1]))
-    return np.clip(d, -32768, 32767).astype(np.int16)
-
-
-def decode_landmarks(coded: np.ndarray, scale: int = LANDMARK_SCALE) -> np.ndarray:
-    """Inverse of encode_landmarks: (N, 468, 2) float32 in crop units (0..1 across the crop)."""
-    return np.cumsum(coded.astype(np.int32), axis=0).astype(np.float32) / scale
 
 
 @dataclass

@@ -12,7 +12,9 @@ import pytest
 import torch
 
 from codec.errors import InputError
-from codec.training.dataset import PreparedDataset, identity_balanced_sampler
+from codec.training import dataset
+from codec.training.dataset import PreparedDataset, identity_balanced_sampler, read_shot_frames
+from tests.codec.training.fake_prepared import write_shot
 
 KEYS = {"source", "driving", "mel", "source_landmarks", "driving_landmarks", "identity"}
 RIGHT_EYE_OUTER, LEFT_EYE_OUTER = 33, 263  # MediaPipe face mesh: the person's right eye is on the image's left
@@ -127,3 +129,21 @@ def test_each_identity_weighs_the_same_whatever_its_footage(prepared: Path, tmp_
     drawn = list(identity_balanced_sampler(ds, 4000, generator=torch.Generator().manual_seed(0)))
     share = Counter(identity[i] for i in drawn)
     assert share["grid_E"] / 4000 == pytest.approx(0.5, abs=0.04)
+
+
+def test_without_pyav_the_shots_decode_with_opencv_to_the_same_frames(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lent GPU machine has no PyAV: there the shots are read with OpenCV, and must give the
+    pixels PyAV gives (on the real prepared shots they are equal to the bit), frame for frame."""
+    path = tmp_path / "shot00_64.mp4"
+    written = write_shot(path, frames=60)
+    indices = [59, 0, 26, 25, 7, 7, 49, 50]  # keyframes every 25: across, onto and back
+    with_pyav = read_shot_frames(path, indices)
+    monkeypatch.setattr(dataset, "av", None)
+    with_opencv = read_shot_frames(path, indices)
+    for i, a, b in zip(indices, with_pyav, with_opencv):
+        assert a.shape == b.shape == (64, 64, 3) and b.dtype == np.uint8
+        assert int(np.abs(a.astype(np.int16) - b).max()) <= 1
+        assert int(b.mean(axis=(0, 2)).argmax()) == i % 64, "the frame asked for, not a neighbour"
+        assert np.abs(b.astype(np.int16) - written[i]).mean() < 3
+    with pytest.raises(InputError, match="lacks frames \\[60\\]"):
+        read_shot_frames(path, [3, 60])
