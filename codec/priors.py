@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from codec.errors import InputError
+from codec.face_mesh_topology import FACE_OVAL, TESSELLATION_EDGES
 
 NUM_LANDMARKS = 468
 _AA_SHIFT = 4  # cv2 fixed-point bits: sub-pixel line and polygon positions (1/16 px)
@@ -48,22 +49,13 @@ class Priors:
 @lru_cache(maxsize=1)
 def tessellation_edges() -> np.ndarray:
     """(E, 2) int32 landmark index pairs of MediaPipe's face-mesh tessellation (unique edges)."""
-    from mediapipe.python.solutions.face_mesh_connections import FACEMESH_TESSELATION
-
-    return np.array(sorted({tuple(sorted(e)) for e in FACEMESH_TESSELATION}), np.int32)
+    return np.array(TESSELLATION_EDGES, np.int32)
 
 
 @lru_cache(maxsize=1)
 def face_oval_indices() -> np.ndarray:
     """Landmark indices of the face oval, in order around the face (a closed polygon)."""
-    from mediapipe.python.solutions.face_mesh_connections import FACEMESH_FACE_OVAL
-
-    nxt = {a: b for a, b in FACEMESH_FACE_OVAL}
-    start = min(nxt)
-    order = [start]
-    while nxt[order[-1]] != start and len(order) <= len(nxt):
-        order.append(nxt[order[-1]])
-    return np.array(order, np.int32)
+    return np.array(FACE_OVAL, np.int32)
 
 
 def _size_hw(size: int | tuple[int, int]) -> tuple[int, int]:

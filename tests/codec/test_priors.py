@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from codec.errors import InputError
+from codec.face_mesh_topology import FACE_OVAL, TESSELLATION_EDGES
 from codec.media import video_io
 from codec.priors import FacePriors, face_oval_mask, priors_from_landmarks, render_mesh, to_model_input
 
@@ -69,3 +70,15 @@ def test_drawing_from_synthetic_landmarks_and_bad_input() -> None:
     assert mesh.dtype == mask.dtype == np.float32 and 0 < mesh.max() <= 1 and 0 < mask.max() <= 1
     with pytest.raises(InputError):
         to_model_input(np.zeros((8, 8), np.float32), priors_from_landmarks(None, 8))
+
+
+def test_the_written_out_topology_is_mediapipes() -> None:
+    """Priors are drawn without MediaPipe (training on a GPU machine has none): from a copy of its topology."""
+    from mediapipe.python.solutions.face_mesh_connections import FACEMESH_FACE_OVAL, FACEMESH_TESSELATION
+
+    assert list(TESSELLATION_EDGES) == sorted({tuple(sorted(e)) for e in FACEMESH_TESSELATION})
+    following = dict(FACEMESH_FACE_OVAL)
+    order = [min(following)]
+    while following[order[-1]] != order[0]:
+        order.append(following[order[-1]])
+    assert list(FACE_OVAL) == order and len(order) == len(FACEMESH_FACE_OVAL)
