@@ -215,7 +215,7 @@ def test_the_command_and_the_python_api_share_their_defaults() -> None:
     assert encode_options(encode, audio_bitrate=encode.audio_kbps * 1000, audio_sample_rate=encode.audio_rate) == EncodeOptions()
     send, sent = parser.parse_args(["send", "--camera", "/dev/video0"]), SendOptions(camera="/dev/video0")
     assert (sent.bundle, sent.audio_kbps, sent.audio_frame_ms) == (send.bundle, send.audio_kbps, send.audio_frame_ms)
-    assert sent.encode == encode_options(send)  # the call's short intra period included
+    assert sent.encode == encode_options(send, live=True)  # the call's short intra period and live keyframes included
     receive, received = parser.parse_args(["receive"]), ReceiveOptions()
     assert (received.device, received.output_size, received.web_host) == (receive.device, receive.size, receive.web_host)
     assert parser.parse_args(["decode", "x.avfr", "-o", "x.mp4"]).device == DecodeOptions().device
