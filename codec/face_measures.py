@@ -40,18 +40,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from codec.face_mesh_topology import LIP_LANDMARKS
+
 MOUTH_GAP = (13, 14)  # inner upper lip, inner lower lip
 EYE_CORNERS = (33, 263)  # outer eye corners: the face's scale
 LEFT_EYELIDS = (159, 145)  # upper, lower lid of the eye on the picture's left (the subject's right eye)
 RIGHT_EYELIDS = (386, 374)  # the eye on the picture's right
 SERIES = ("mouth", "eye", "eye_left", "eye_right")
-# MediaPipe's lip contours (FACEMESH_LIPS, outer and inner) and eye contours (FACEMESH_LEFT_EYE,
-# FACEMESH_RIGHT_EYE), written out so that training reads them without MediaPipe (a GPU machine
-# has none); tests/codec/test_face_measures.py checks them against MediaPipe's own.
-LIP_LANDMARKS = (0, 13, 14, 17, 37, 39, 40, 61, 78, 80, 81, 82, 84, 87, 88, 91, 95, 146, 178, 181, 185, 191,
-                 267, 269, 270, 291, 308, 310, 311, 312, 314, 317, 318, 321, 324, 375, 402, 405, 409, 415)  # fmt: skip
-EYE_LANDMARKS = (7, 33, 133, 144, 145, 153, 154, 155, 157, 158, 159, 160, 161, 163, 173, 246,
-                 249, 263, 362, 373, 374, 380, 381, 382, 384, 385, 386, 387, 388, 390, 398, 466)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,10 @@
-"""MediaPipe's face-mesh topology, written out: the tessellation edges and the face oval.
+"""MediaPipe's face-mesh topology, written out: the tessellation edges, the face oval, and the
+lip and eye contours.
 
 The prior channels (:mod:`codec.priors`) are drawn from these, and training draws them for
-every item, on machines that may have no MediaPipe (a lent GPU machine has none).
+every item, on machines that may have no MediaPipe (a lent GPU machine has none); the lip and
+eye contours weight training's landmark flow (:mod:`codec.training.full_model`) and place the
+mouth box of the face measures (:mod:`codec.face_measures`, whose test checks them).
 tests/codec/test_priors.py checks them against MediaPipe's own
 (``FACEMESH_TESSELATION``, ``FACEMESH_FACE_OVAL``).
 """
@@ -126,3 +129,10 @@ TESSELLATION_EDGES = (
     (458, 462), (459, 461), (461, 462), (463, 464), (464, 465), (466, 467),
 )
 # fmt: on
+
+# The lip contours (FACEMESH_LIPS, outer and inner) and the eye contours (FACEMESH_LEFT_EYE,
+# FACEMESH_RIGHT_EYE), sorted.
+LIP_LANDMARKS = (0, 13, 14, 17, 37, 39, 40, 61, 78, 80, 81, 82, 84, 87, 88, 91, 95, 146, 178, 181, 185, 191,
+                 267, 269, 270, 291, 308, 310, 311, 312, 314, 317, 318, 321, 324, 375, 402, 405, 409, 415)  # fmt: skip
+EYE_LANDMARKS = (7, 33, 133, 144, 145, 153, 154, 155, 157, 158, 159, 160, 161, 163, 173, 246,
+                 249, 263, 362, 373, 374, 380, 381, 382, 384, 385, 386, 387, 388, 390, 398, 466)  # fmt: skip

@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from codec.face_measures import EYE_LANDMARKS, LIP_LANDMARKS
+from codec.face_mesh_topology import EYE_LANDMARKS, LIP_LANDMARKS
 from codec.losses.equivariance import RandomTransform, equivariance_losses
 from codec.losses.gan import discriminator_loss, feature_matching_loss, generator_adversarial_loss
 from codec.losses.keypoint_landmarks import keypoint_landmark_loss, mouth_keypoints

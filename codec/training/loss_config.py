@@ -33,7 +33,7 @@ class LossConfig:
     # ours: pull the deformation onto the MediaPipe landmark correspondence (losses/landmark_flow.py)
     loss_landmark_flow: float = 0.0
     landmark_flow_tolerance_px: float = 0.0  # landmark jitter below this is not fitted
-    # ours: the same term again on the lips and eye contours alone (face_measures.LIP_LANDMARKS,
+    # ours: the same term again on the lips and eye contours alone (face_mesh_topology.LIP_LANDMARKS,
     # EYE_LANDMARKS) with a smaller tolerance. In the mean over all 468 landmarks these 72 are a
     # sixth of the term, and an opening of a few pixels sits mostly inside the 2 px tolerance: the
     # warped keyframe's mouth opened half as far as the real one (amplitude 0.46 at step 8500).

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from codec import face_measures
+from codec import face_mesh_topology
 from codec.face_measures import (
     EYE_CORNERS,
     LEFT_EYELIDS,
@@ -142,5 +142,5 @@ def test_the_written_out_lip_and_eye_contours_are_mediapipes() -> None:
     from mediapipe.python.solutions.face_mesh_connections import FACEMESH_LEFT_EYE, FACEMESH_LIPS, FACEMESH_RIGHT_EYE
 
     points = lambda edges: sorted({i for edge in edges for i in edge})  # noqa: E731
-    assert list(face_measures.LIP_LANDMARKS) == points(FACEMESH_LIPS)
-    assert list(face_measures.EYE_LANDMARKS) == points(FACEMESH_LEFT_EYE | FACEMESH_RIGHT_EYE)
+    assert list(face_mesh_topology.LIP_LANDMARKS) == points(FACEMESH_LIPS)
+    assert list(face_mesh_topology.EYE_LANDMARKS) == points(FACEMESH_LEFT_EYE | FACEMESH_RIGHT_EYE)
