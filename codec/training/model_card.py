@@ -162,7 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.pictures_only:
         final, early = (json.loads((args.out / "dev_metrics.json").read_text())[k] for k in ("final", "early"))
     else:
-        plot_losses(args.run_dir / "log.csv", args.out / "loss_curves.png")
+        if (args.run_dir / "log.csv").is_file():
+            plot_losses(args.run_dir / "log.csv", args.out / "loss_curves.png")
+        else:  # a run resumed on another machine from the snapshot: its log stayed behind
+            print(f"model card: {args.run_dir / 'log.csv'} not found: {args.out / 'loss_curves.png'} is kept as it was")
         final = evaluate_model(args.model, args.data, args.max_frames, audio_ablation=True)
         early = evaluate_model(args.early, args.data, args.max_frames)
         final["series"] = {name: final["series"][name] for name in plotted_clips(final)}
@@ -228,11 +231,11 @@ def run_facts(run_dir: Path) -> dict:
 
 
 def schedule_text(facts: dict, step: int) -> str:
-    done = [m for m in facts["milestones"] if m <= step]
+    done = [m for m in facts["milestones"] if m < step]  # a drop at the last step trained nothing
     if not done:
         return f"lr drops (x0.1) scheduled at steps {', '.join(map(str, facts['milestones']))}, none reached"
     return f"lr x0.1 at step {', '.join(map(str, done))}" + (
-        f" (a later drop at {', '.join(str(m) for m in facts['milestones'] if m > step)} was not reached)" if len(done) < len(facts["milestones"]) else ""
+        f" (a later drop at {', '.join(str(m) for m in facts['milestones'] if m >= step)} was not reached)" if len(done) < len(facts["milestones"]) else ""
     )
 
 

@@ -58,3 +58,12 @@ def test_the_mouth_plot_alone_evaluates_only_the_plotted_clips(prepared, tmp_pat
     assert main(["--mouth-plot-only", "--model", str(default_model_path()), "--data", str(prepared), "--max-frames", "4", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "mouth_opening.png").stat().st_size > 1000 and not (tmp_path / "MODEL_CARD.md").exists()
     assert "on 1 dev clips" in capsys.readouterr().out  # the fixture's one clip with speech
+
+
+def test_a_drop_scheduled_at_the_last_step_is_not_reported_as_reached() -> None:
+    from codec.training.model_card import schedule_text
+
+    facts = {"milestones": [10800, 12000]}
+    assert schedule_text(facts, 12000) == "lr x0.1 at step 10800 (a later drop at 12000 was not reached)"
+    assert schedule_text(facts, 12001) == "lr x0.1 at step 10800, 12000"
+    assert schedule_text(facts, 10800).endswith("none reached")

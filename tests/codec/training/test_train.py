@@ -148,3 +148,13 @@ def test_two_process_ddp_matches_one_process(prepared: Path, tmp_path: Path) -> 
     moved = torch.cat([(one[k].float() - init[k].float()).abs().flatten() for k in one if one[k].is_floating_point()])
     assert float((diff > 1e-6).float().mean()) < 0.01, "more than 1% of the weights differ"
     assert float(diff.sum()) < 0.01 * float(moved.sum())
+
+
+def test_bf16_autocast_is_used_on_the_cpu_only_where_it_has_bf16_instructions(tmp_path) -> None:
+    from codec.training.train import cpu_has_native_bf16
+
+    (tmp_path / "avx2").write_text("flags\t\t: fpu sse2 avx2 fma\n")
+    (tmp_path / "zen4").write_text("flags\t\t: fpu avx2 avx512f avx512_bf16\n")
+    assert not cpu_has_native_bf16(tmp_path / "avx2")
+    assert cpu_has_native_bf16(tmp_path / "zen4")
+    assert not cpu_has_native_bf16(tmp_path / "missing")
