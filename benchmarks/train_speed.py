@@ -50,6 +50,7 @@ def time_candidate(train_name: str, bf16: bool, gan: bool, data: Path, steps: in
     cfg = replace(load_train_config(train_name), cpu_bf16=bf16, gan_start_step=0 if gan else 10**9, batch_size=batch, init_from=None)
     torch.manual_seed(0)
     trainer = Trainer(cfg, torch.device("cpu"), DistInfo())
+    trainer.use_amp = bf16  # measure what was asked, also where the trainer would decline bf16
     data_batches = batches(data, trainer.model_config.image_size, batch, steps + 2)
     times = []
     for i, b in enumerate(data_batches):

@@ -232,11 +232,10 @@ def run_facts(run_dir: Path) -> dict:
 
 def schedule_text(facts: dict, step: int) -> str:
     done = [m for m in facts["milestones"] if m < step]  # a drop at the last step trained nothing
+    later = [m for m in facts["milestones"] if m >= step]
     if not done:
-        return f"lr drops (x0.1) scheduled at steps {', '.join(map(str, facts['milestones']))}, none reached"
-    return f"lr x0.1 at step {', '.join(map(str, done))}" + (
-        f" (a later drop at {', '.join(str(m) for m in facts['milestones'] if m >= step)} was not reached)" if len(done) < len(facts["milestones"]) else ""
-    )
+        return f"lr drops (x0.1) scheduled at steps {', '.join(map(str, later))}, none reached"
+    return f"lr x0.1 at step {', '.join(map(str, done))}" + (f" (a later drop at {', '.join(map(str, later))} was not reached)" if later else "")
 
 
 def early_label(meta_early: dict) -> str:
