@@ -39,6 +39,7 @@ from benchmarks.bdrate import Curve, envelope
 from benchmarks.provenance import refuse_overwrite, run_cli, write_results
 from benchmarks.rd import BD_METRICS, DEFAULT_DATA, REPO, CurveScores, RDConfig, list_clips, run_settings, sender_crops
 from codec.errors import InputError
+from codec.progress import progress_bar
 from sender.presets import EncodeSettings
 
 LOWER_IS_BETTER = BD_METRICS
@@ -123,10 +124,15 @@ def run(cfg: PresetSweepConfig, argv: Sequence[str] = ()) -> dict:
     started = time.perf_counter()
     scores = CurveScores(cfg.metric_stride)
     per_clip: list[list[dict]] = []
-    with tempfile.TemporaryDirectory(prefix="avfr-presets-") as tmp:
+    bar = progress_bar(total=len(clips) * len(cfg.candidates), desc="presets", unit="candidate")
+    with tempfile.TemporaryDirectory(prefix="avfr-presets-") as tmp, bar:
         for clip in clips:
             reference = sender_crops(clip, cfg.model, rd_cfg.fps, cfg.max_frames, rd_cfg.size)
-            per_clip.append([measure(clip, reference, s, f"candidate{i}", rd_cfg, scores, Path(tmp)) for i, s in enumerate(cfg.candidates)])
+            per_clip.append([])
+            for i, s in enumerate(cfg.candidates):
+                bar.set_postfix_str(f"{clip.stem[:32]} {s.label()[:40]}", refresh=False)
+                per_clip[-1].append(measure(clip, reference, s, f"candidate{i}", rd_cfg, scores, Path(tmp)))
+                bar.update(1)
     candidates = [
         {"settings": asdict(s), "label": s.label(), **{k: float(np.mean([clip[i][k] for clip in per_clip])) for k in ("kbps", *LOWER_IS_BETTER)}}
         for i, s in enumerate(cfg.candidates)

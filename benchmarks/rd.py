@@ -55,7 +55,7 @@ the mean over clips of the per-clip means (JVET's per-sequence average); kbps li
 Speed: avfr enc fps = sent frames / encode loop time (face tracking, priors, keypoints,
 packetising; model load excluded); avfr dec fps = frames / render loop time (keyframe priors,
 generator, upsampling; model load and the audio pass excluded). VVC fps are whole FFmpeg
-processes (start-up and colour conversion included). All with 2 threads.
+processes (start-up and colour conversion included). All with ``--threads`` threads (2).
 
 Run time: a full dev run (21 clips, 3273 frames at 25 fps capped at 250) costs one sender
 pass and two avfr decodes per frame (avfr-1key reuses the avfr decode when no refresh fired;
@@ -144,13 +144,13 @@ class RDConfig:
     progress: bool = True
     keep_streams: Path | None = None  # keep the .avfr files here (default: a temp dir, removed)
     silence: bool = True  # also decode the default avfr stream with silence for its speech (face measures only)
-    vvc: vvc.VVCConfig = field(default_factory=vvc.VVCConfig)
+    vvc: vvc.VVCConfig = field(default_factory=lambda: vvc.VVCConfig(preset=vvc.ANCHOR_PRESET))
 
     @classmethod
     def smoke(cls, **overrides: object) -> "RDConfig":
         """What CI runs: 2 clips x 12 frames, 2 QPs, every metric on enough frames to exist."""
         base = dict(name="smoke", clips=2, max_frames=12, qps=(37, 52), metric_stride=2, slow_metric_stride=6, fid_stride=3,
-                    presets=("2k", "30k"), fid_resamples=20)  # fmt: skip
+                    presets=("2k", "30k"), fid_resamples=20, vvc=vvc.VVCConfig())  # fmt: skip
         base.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**base)  # type: ignore[arg-type]
 
@@ -911,6 +911,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite earlier results of the same name")
     p.add_argument("--keep-streams", type=Path, default=None, help="keep the .avfr files in this folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--threads", type=int, default=None, help=f"torch and VVenC threads (default {d.threads}; 1 beside another heavy job)")
     return p
 
 
@@ -927,14 +928,15 @@ def config_from_args(args: argparse.Namespace) -> RDConfig:
     given = {
         "data": args.data, "clips": args.clips, "max_frames": args.max_frames, "qps": args.qps, "model": args.model,
         "metric_stride": args.metric_stride, "slow_metric_stride": args.slow_metric_stride, "out": args.out, "name": args.name,
-        "keep_streams": args.keep_streams, "fid_stride": args.fid_stride,
+        "keep_streams": args.keep_streams, "fid_stride": args.fid_stride, "threads": args.threads,
         "presets": _preset_list(args.avfr_presets) if args.avfr_presets else None,
     }  # fmt: skip
     given = {k: v for k, v in given.items() if v is not None}
     cfg = RDConfig.smoke(**given) if args.smoke else RDConfig(**given)
     cfg.match_bpp, cfg.force, cfg.progress, cfg.silence = not args.no_match, args.force, not args.no_progress, not args.no_silence
-    cfg.vvc = vvc.VVCConfig(preset=args.preset or cfg.vvc.preset, intra_period_s=args.vvc_intra_period, perceptual_qpa=args.vvc_qpa)
-    for name in ("clips", "max_frames", "metric_stride", "slow_metric_stride", "fid_stride"):
+    cfg.vvc = vvc.VVCConfig(preset=args.preset or cfg.vvc.preset, intra_period_s=args.vvc_intra_period, perceptual_qpa=args.vvc_qpa,
+                            threads=cfg.threads)  # fmt: skip
+    for name in ("clips", "max_frames", "metric_stride", "slow_metric_stride", "fid_stride", "threads"):
         value = getattr(cfg, name)
         if value is not None and value < 1:
             raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {value}")

@@ -10,15 +10,11 @@ of the preset table; the CLI, the live sender and the benchmarks read it from he
 The committed values come from measurement: ``python -m benchmarks.presets`` encodes a grid
 of candidate settings (:data:`benchmarks.presets.CANDIDATES`) on dev clips and, for each
 target rate, keeps the candidate with the best LPIPS among those whose mean video rate does
-not exceed the target by more than 10% (the way an encoder's presets are chosen); it prints the table below
-and writes ``benchmarks/results/presets.md``. The seed values here were set before that run
-from the keyframe ladder (VVC intra QP 47 ~ 0.8 KB, 29 ~ 3.2 KB, 20 ~ 5.8 KB at the light
-model's 128 px) and the motion steps of ``benchmarks/results/motion_steps.md``; a check of
-these five on one dev clip (feifeili_clip1, 125 frames) gave 4.4, 5.4, 8.7, 11.7 and 13.7
-kbit/s of video at LPIPS 0.290, 0.235, 0.209, 0.207 and 0.204: ordered, every one on the
-lower envelope, but the top does not reach 30 on a 5 s clip (refreshes are what spend bits,
-so ``30k`` now refreshes at a 1 dB drop). Re-run the measurement with the final model on
-more clips and paste its table here.
+not exceed the target by more than 10% (the way an encoder's presets are chosen); it prints the
+table below and writes ``benchmarks/results/presets.md``. What it found with light-256: a
+refresh on a 3 dB drift buys more than a better keyframe at the same rate (keyframe QP 40 with
+refreshes: LPIPS 0.123 at 13.4 kbit/s; QP 29 without: 0.144 at 15.3), and finer motion steps
+buy nothing measurable. Re-run it on more clips with each new default model.
 
 Rates are video only (keyframes + motion + their framing, as ``avfr info`` counts them) on
 the dev clips (3-15 s each); on a longer call the keyframe is paid once and the rate falls
@@ -86,19 +82,23 @@ class Preset:
     summary: str
 
 
-# Seed values (see the module docstring): re-measured by `python -m benchmarks.presets`.
+# Measured by `python -m benchmarks.presets --clips 1 --max-frames 125` with the light-256 default
+# (benchmarks/results/presets.md): one 5 s dev clip, so the keyframe alone is ~5 kbit/s and
+# nothing reaches 2 or 4 kbit/s there; both take the cheapest candidate (the floor). On a
+# minute-long call the keyframe is paid once and every preset's rate falls (benchmarks.long_call).
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
-        Preset("2k", EncodeSettings(keyframe_quality=47, position_step_inv=32, jacobian_step_inv=8, intra_period=250, refresh=False),
-               None, "the lowest rate: a coarse keyframe, coarse motion, one keyframe per call"),
-        Preset("4k", EncodeSettings(keyframe_quality=40, position_step_inv=32, jacobian_step_inv=8, intra_period=100, refresh_min_interval=10.0),
-               None, "coarse motion, a refresh at most every 10 s"),
-        Preset("8k", EncodeSettings(), None, "the defaults (measured keyframe quality, motion steps and refresh)"),
-        Preset("16k", EncodeSettings(keyframe_quality=24, position_step_inv=128, jacobian_step_inv=32, refresh_min_interval=2.0,
-                                     refresh_psnr_drop=3.0), None, "a finer keyframe and motion, refreshes as soon as the picture drifts 3 dB"),
-        Preset("30k", EncodeSettings(keyframe_quality=20, position_step_inv=256, jacobian_step_inv=32, refresh_min_interval=1.0,
-                                     refresh_psnr_drop=1.0), None, "the finest keyframe, a refresh up to once a second"),
+        Preset("2k", EncodeSettings(keyframe_quality=47, position_step_inv=32, jacobian_step_inv=8, intra_period=100),
+               6.0, "the cheapest measured: a coarse keyframe and coarse motion (the floor on a 5 s clip)"),
+        Preset("4k", EncodeSettings(keyframe_quality=47, position_step_inv=32, jacobian_step_inv=8, intra_period=100),
+               6.0, "the same as 2k: no candidate lay between them on a 5 s clip"),
+        Preset("8k", EncodeSettings(keyframe_quality=47, refresh=False), 7.2,
+               "a coarse keyframe, the default motion steps, one keyframe per call"),
+        Preset("16k", EncodeSettings(keyframe_quality=40, refresh_min_interval=2.0, refresh_psnr_drop=3.0), 13.4,
+               "a better keyframe, refreshed as soon as the picture drifts 3 dB (at most every 2 s)"),
+        Preset("30k", EncodeSettings(keyframe_quality=29, refresh_min_interval=2.0, refresh_psnr_drop=3.0), 26.4,
+               "the default keyframe quality, refreshed at a 3 dB drift (at most every 2 s)"),
     )
 }  # fmt: skip
 

@@ -159,3 +159,17 @@ def test_refuses_to_overwrite(smoke: dict, talking_heads: Path, capsys: pytest.C
     argv = ["--smoke", "--data", str(talking_heads / "dev"), "--out", str(smoke["out"] / "results"), "--no-progress"]
     assert main(argv) == 1
     assert "--force" in capsys.readouterr().err
+
+
+def test_threads_flag_sets_torch_and_vvenc() -> None:
+    from benchmarks.rd import build_parser, config_from_args
+    from benchmarks.vvc import ANCHOR_PRESET
+    from codec.errors import InputError
+
+    cfg = config_from_args(build_parser().parse_args(["--threads", "1"]))
+    assert cfg.threads == 1 and cfg.vvc.threads == 1
+    default = config_from_args(build_parser().parse_args([]))
+    assert default.vvc.threads == cfg.__class__().threads
+    assert default.vvc.preset == ANCHOR_PRESET != "faster"  # the anchor at its measured best (benchmarks.vvc_sweep)
+    with pytest.raises(InputError, match="--threads"):
+        config_from_args(build_parser().parse_args(["--threads", "0"]))
