@@ -543,6 +543,13 @@ def call_kbps(bits: AvfrBits, seconds: float) -> dict[str, float]:
             "speech_framing_kbps": k(bits.audio_framing), "container_kbps": k(bits.overhead), "total_kbps": k(bits.file_bytes)}  # fmt: skip
 
 
+def preset_labels(names: Sequence[str]) -> dict[str, str]:
+    """What each preset of the curve was when the run was made (the table changes with measurement)."""
+    from sender.presets import preset
+
+    return {name: preset(name).settings.label() for name in names}
+
+
 def workdir_for_presets(cfg: RDConfig) -> Path:
     if cfg.keep_streams is not None:
         cfg.keep_streams.mkdir(parents=True, exist_ok=True)
@@ -791,6 +798,7 @@ def run(cfg: RDConfig, argv: Sequence[str] | None = None) -> dict:
     clips = list_clips(cfg.data, cfg.clips)
     vvc.check_ffmpeg(cfg.vvc)
     torch.set_num_threads(cfg.threads)
+    git = git_state()  # at the start: the code that ran, even if a commit lands during a long run
     started = time.perf_counter()
     timing = {"avfr_s": 0.0, "vvc_sweep_s": 0.0, "vvc_sweep_frames": 0, "vvc_s": 0.0}
     scorer = Scorer(cfg)
@@ -823,7 +831,8 @@ def run(cfg: RDConfig, argv: Sequence[str] | None = None) -> dict:
         "fid_frames": int(sum(len(f) for f in scorer.features.get("reference", []))),
         "machine": machine(),
         "packages": package_versions(),
-        "git": git_state(),
+        "git": git,
+        "preset_settings": preset_labels(cfg.presets),
         "vvc": {"ffmpeg": ffmpeg_version(cfg), "config": asdict(cfg.vvc), "label": cfg.vvc.label(), "qps": list(cfg.qps)},
         "curves": curve_comparison(agg, results),
         "timing": timing,

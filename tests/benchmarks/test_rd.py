@@ -153,6 +153,7 @@ def test_provenance(smoke: dict) -> None:
     assert result["machine"]["cpu"] and result["machine"]["logical_cpus"]
     assert result["packages"]["torch"] and result["git"]["commit"]
     assert result["timing"]["projected_full_dev_s"] > 0
+    assert set(result["preset_settings"]) == set(result["config"]["presets"])  # what the curve's presets were
 
 
 def test_refuses_to_overwrite(smoke: dict, talking_heads: Path, capsys: pytest.CaptureFixture) -> None:
