@@ -50,7 +50,7 @@ def package_versions() -> dict[str, str | None]:
     return out
 
 
-def git_state() -> dict[str, object]:
+def _read_git_state() -> dict[str, object]:
     def git(*args: str) -> str:
         try:
             return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
@@ -58,6 +58,15 @@ def git_state() -> dict[str, object]:
             return ""
 
     return {"commit": git("rev-parse", "HEAD") or "unknown", "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+
+
+_GIT_AT_IMPORT = _read_git_state()
+
+
+def git_state() -> dict[str, object]:
+    """The commit of the code this process loaded, read when the benchmarks were imported: a
+    commit that lands while a long run goes on must not rename the code that ran."""
+    return dict(_GIT_AT_IMPORT)
 
 
 def refuse_overwrite(out_dir: Path, name: str, force: bool, suffixes: tuple[str, ...] = ("json", "md", "png")) -> None:

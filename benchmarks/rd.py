@@ -798,7 +798,6 @@ def run(cfg: RDConfig, argv: Sequence[str] | None = None) -> dict:
     clips = list_clips(cfg.data, cfg.clips)
     vvc.check_ffmpeg(cfg.vvc)
     torch.set_num_threads(cfg.threads)
-    git = git_state()  # at the start: the code that ran, even if a commit lands during a long run
     started = time.perf_counter()
     timing = {"avfr_s": 0.0, "vvc_sweep_s": 0.0, "vvc_sweep_frames": 0, "vvc_s": 0.0}
     scorer = Scorer(cfg)
@@ -831,7 +830,7 @@ def run(cfg: RDConfig, argv: Sequence[str] | None = None) -> dict:
         "fid_frames": int(sum(len(f) for f in scorer.features.get("reference", []))),
         "machine": machine(),
         "packages": package_versions(),
-        "git": git,
+        "git": git_state(),
         "preset_settings": preset_labels(cfg.presets),
         "vvc": {"ffmpeg": ffmpeg_version(cfg), "config": asdict(cfg.vvc), "label": cfg.vvc.label(), "qps": list(cfg.qps)},
         "curves": curve_comparison(agg, results),
