@@ -146,6 +146,12 @@ class RDConfig:
     silence: bool = True  # also decode the default avfr stream with silence for its speech (face measures only)
     vvc: vvc.VVCConfig = field(default_factory=lambda: vvc.VVCConfig(preset=vvc.ANCHOR_PRESET))
 
+    def __post_init__(self) -> None:
+        # ``threads`` is the one knob for both codecs: VVenC at other threads than avfr would
+        # make the encode-time columns compare unlike machines.
+        if self.vvc.threads != self.threads:
+            self.vvc = replace(self.vvc, threads=self.threads)
+
     @classmethod
     def smoke(cls, **overrides: object) -> "RDConfig":
         """What CI runs: 2 clips x 12 frames, 2 QPs, every metric on enough frames to exist."""
@@ -942,8 +948,7 @@ def config_from_args(args: argparse.Namespace) -> RDConfig:
     given = {k: v for k, v in given.items() if v is not None}
     cfg = RDConfig.smoke(**given) if args.smoke else RDConfig(**given)
     cfg.match_bpp, cfg.force, cfg.progress, cfg.silence = not args.no_match, args.force, not args.no_progress, not args.no_silence
-    cfg.vvc = vvc.VVCConfig(preset=args.preset or cfg.vvc.preset, intra_period_s=args.vvc_intra_period, perceptual_qpa=args.vvc_qpa,
-                            threads=cfg.threads)  # fmt: skip
+    cfg.vvc = replace(cfg.vvc, preset=args.preset or cfg.vvc.preset, intra_period_s=args.vvc_intra_period, perceptual_qpa=args.vvc_qpa)
     for name in ("clips", "max_frames", "metric_stride", "slow_metric_stride", "fid_stride", "threads"):
         value = getattr(cfg, name)
         if value is not None and value < 1:

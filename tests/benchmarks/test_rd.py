@@ -174,3 +174,10 @@ def test_threads_flag_sets_torch_and_vvenc() -> None:
     assert default.vvc.preset == ANCHOR_PRESET != "faster"  # the anchor at its measured best (benchmarks.vvc_sweep)
     with pytest.raises(InputError, match="--threads"):
         config_from_args(build_parser().parse_args(["--threads", "0"]))
+
+
+def test_threads_in_code_reach_vvenc_too() -> None:
+    from benchmarks.rd import RDConfig
+
+    assert RDConfig(threads=1).vvc.threads == 1
+    assert RDConfig.smoke(threads=1).vvc.threads == 1
