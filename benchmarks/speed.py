@@ -145,7 +145,7 @@ def render_stages(model, state, kp: torch.Tensor, mel: torch.Tensor, timer: Stag
     enc_motion = timer("warp motion features", lambda: model.generator.motion_features(st.encoded, deformation, occlusion))
     attention = timer("attention encoder", lambda: model.attention_encoder(mel.expand(kp.shape[0], -1, -1, -1), enc_motion))
     enc_aud = timer("audio encoder", lambda: model.audio_encoder(mel.expand(kp.shape[0], -1, -1, -1)))
-    return timer("generator", lambda: model.generator(st.encoded, enc_motion, enc_aud, attention, deformation, occlusion))  # type: ignore[return-value]
+    return timer("generator", lambda: model.generator(st.encoded, enc_motion, enc_aud, attention, deformation, occlusion, kp))  # type: ignore[return-value]
 
 
 @torch.no_grad()

@@ -22,6 +22,7 @@ import yaml
 from codec.errors import ModelError
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+MOUTH_ELLIPSE_LANDMARKS = (13, 14, 61, 291)  # inner lips, mouth corners: the keypoints gen_mouth_inpaint places its ellipse by
 # The settings ModelConfig held until they moved to the training config (LossConfig): model
 # files and training configs written before carry them, and their readers drop or move them.
 RETIRED_LOSS_KEYS = frozenset({
@@ -88,6 +89,12 @@ class ModelConfig:
     # with a large residual along a sharp edge (at 256 px a visible box); "border" repeats the edge
     source_residual_padding: str = "zeros"
     detail_channels: int = 16  # channels of the output stage at image_size (when core_size < image_size)
+    # ours: the mouth is painted by the decoder, not copied from the keyframe: inside an ellipse
+    # around the driving lip keypoints the residual base is the warped keyframe blurred, so the
+    # keyframe's open or closed mouth does not survive and the lip keypoints and the speech must
+    # tell the decoder what the mouth does (generator.mouth_mask). Needs the lip landmarks
+    # 13, 14, 61 and 291 among keypoint_landmarks.
+    gen_mouth_inpaint: bool = False
 
     # audio: 80 mels x 20 frames (200 ms at 10 ms hop), see ARCHITECTURE.md
     n_mels: int = 80
@@ -121,6 +128,8 @@ class ModelConfig:
             raise ModelError(
                 f"keypoint_slots must name {len(self.keypoint_landmarks)} distinct keypoints (0-{self.num_kp - 1}), one per keypoint_landmarks entry; fix the model config"
             )
+        if self.gen_mouth_inpaint and not set(MOUTH_ELLIPSE_LANDMARKS) <= set(self.keypoint_landmarks):
+            raise ModelError(f"gen_mouth_inpaint needs keypoint_landmarks to include {list(MOUTH_ELLIPSE_LANDMARKS)}; fix the model config")
         if self.source_residual_padding not in ("zeros", "border"):
             raise ModelError(f"source_residual_padding must be zeros or border, not {self.source_residual_padding!r}; fix the model config")
         for what, scale, blocks in (("kp", self.kp_scale_factor, self.kp_num_blocks), ("dm", self.dm_scale_factor, self.dm_num_blocks)):
@@ -139,6 +148,11 @@ class ModelConfig:
     def landmark_keypoints(self) -> list[int]:
         """The keypoint that carries each of ``keypoint_landmarks``."""
         return list(self.keypoint_slots) or list(range(len(self.keypoint_landmarks)))
+
+    def mouth_keypoint_slots(self) -> list[int]:
+        """The keypoints on the inner lips (13, 14) and the mouth corners (61, 291), in that order."""
+        slot = dict(zip(self.keypoint_landmarks, self.landmark_keypoints))
+        return [slot[i] for i in MOUTH_ELLIPSE_LANDMARKS]
 
     @property
     def core_image_size(self) -> int:

@@ -93,7 +93,7 @@ class AVFRModel(nn.Module):
         enc_motion = self.generator.motion_features(state.encoded, deformation, occlusion)
         attention = self.attention_encoder(mel, enc_motion)
         enc_aud = self.audio_encoder(mel)
-        prediction = self.generator(state.encoded, enc_motion, enc_aud, attention, deformation, occlusion)
+        prediction = self.generator(state.encoded, enc_motion, enc_aud, attention, deformation, occlusion, kp_driving)
         return {
             "prediction": prediction,
             "deformation": deformation,
@@ -267,7 +267,7 @@ def network_calls(model: AVFRModel, inputs: dict[str, torch.Tensor]) -> dict[str
 
     def decoder() -> torch.Tensor:
         warped = gen.motion_features(state.encoded, deformation, occlusion)
-        return gen(state.encoded, warped, enc_aud, attention, deformation, occlusion)
+        return gen(state.encoded, warped, enc_aud, attention, deformation, occlusion, kp_d)
 
     return {
         "kp_detector": lambda: model.keypoints(inputs["driving"]),

@@ -29,6 +29,14 @@ the full-size keyframe warped by the same deformation, then refined by a small f
 warped likewise. Sharp detail thus comes from the 256-px keyframe through the warp, and the
 per-frame cost stays close to the core's; the stage's last conv starts at zero, so a model
 whose core was trained at 128 px starts as "its 128-px correction on a sharp 256-px keyframe".
+
+A painted mouth (``gen_mouth_inpaint``, ours): with the warped keyframe as the residual base, the
+keyframe's mouth survives wherever the deformation does not open or close it, and the speech has
+nothing left to add (light-256 step 12000: the decoded mouth opened 0.56 times as far as the real
+one, and silence in place of the speech changed nothing). So inside a soft ellipse around the
+driving frame's lip keypoints the base is the warped keyframe blurred: skin and lip colours
+stay, the keyframe's opening does not, and the decoder paints the mouth from the lip keypoints'
+motion and the speech. A sender's keypoints place the ellipse, so a receiver draws the same one.
 """
 
 from __future__ import annotations
@@ -45,11 +53,16 @@ from codec.networks.blocks import (
     UpBlock2d,
     condition_encoder,
     logit,
+    make_coordinate_grid,
     warp,
 )
 
 PRIOR_CHANNELS = 2  # mesh drawing + face mask
 RESIDUAL_EPS = 1e-2  # logit clamp: keeps the residual base within +-4.6 so it stays correctable
+MOUTH_BLUR_SIDE = 16  # the blurred base is the warped keyframe at 16x16: a 256-px mouth becomes a few cells of colour
+MOUTH_HALF_WIDTH = 0.65  # ellipse half-width / corner-to-corner distance: the corners and a little cheek
+MOUTH_HALF_HEIGHT = 0.35  # ellipse half-height beyond half the inner-lip gap / mouth width: both lips and some chin
+MOUTH_EDGE = 0.15  # softness of the ellipse's edge, in units of its radius
 
 
 class MotionEncoder(nn.Module):
@@ -101,6 +114,23 @@ class DetailStage(nn.Module):
         up = F.interpolate(core_features, scale_factor=float(self.scale), mode="bilinear", align_corners=False)
         x = self.fuse(torch.cat([up, warped_detail], dim=1))
         return self.final(self.refine(x))
+
+
+def mouth_mask(kp_driving: torch.Tensor, slots: list[int], size: int) -> torch.Tensor:
+    """``[B, 1, size, size]`` in (0, 1): a soft ellipse around the mouth, from the keypoints
+    ``slots`` = (upper inner lip, lower inner lip, corner, corner) in grid units (x, y in
+    [-1, 1]); it grows with the opening so an open jaw stays inside."""
+    upper, lower, left, right = (kp_driving[:, k, :2] for k in slots)
+    centre = (upper + lower + left + right) / 4
+    width = (left - right).norm(dim=-1).clamp(min=0.05)
+    gap = (upper - lower).norm(dim=-1)
+    half_w = MOUTH_HALF_WIDTH * width
+    half_h = 0.5 * gap + MOUTH_HALF_HEIGHT * width
+    grid = make_coordinate_grid(size, size, kp_driving.dtype, kp_driving.device)[None]
+    dx = (grid[..., 0] - centre[:, None, None, 0]) / half_w[:, None, None]
+    dy = (grid[..., 1] - centre[:, None, None, 1]) / half_h[:, None, None]
+    radius = torch.sqrt(dx * dx + dy * dy + 1e-8)
+    return torch.sigmoid((1.0 - radius) / MOUTH_EDGE).unsqueeze(1)
 
 
 def downscale_rgb(rgb: torch.Tensor, size: int) -> torch.Tensor:
@@ -170,8 +200,10 @@ class Generator(nn.Module):
         attention: torch.Tensor,
         deformation: torch.Tensor,
         occlusion: torch.Tensor,
+        kp_driving: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Prediction ``[B, 3, H, W]`` in [0, 1]."""
+        """Prediction ``[B, 3, H, W]`` in [0, 1]; ``kp_driving`` places the painted mouth
+        (needed with ``gen_mouth_inpaint``)."""
         skips: list[torch.Tensor] = list(encoded["identity"])  # type: ignore[arg-type]
         enc_dec = torch.cat([enc_motion, enc_aud, attention], dim=1)
         x = self.bottom(torch.cat([enc_dec, skips[-1]], dim=1))
@@ -189,6 +221,18 @@ class Generator(nn.Module):
             out = F.interpolate(out, scale_factor=scale, mode="bilinear", align_corners=False)
             out = out + self.detail(x, self.masked_warp(encoded["detail"], deformation, occlusion))  # type: ignore[arg-type]
         if self.cfg.gen_source_residual:
-            warped = warp(encoded["rgb"], deformation, self.cfg.source_residual_padding)  # type: ignore[arg-type]
-            out = out + logit(warped, RESIDUAL_EPS)
+            out = out + self.residual_base(encoded["rgb"], deformation, kp_driving)  # type: ignore[arg-type]
         return torch.sigmoid(out)
+
+    def residual_base(self, rgb: torch.Tensor, deformation: torch.Tensor, kp_driving: torch.Tensor | None) -> torch.Tensor:
+        """The logit of the warped keyframe, blurred inside the mouth with ``gen_mouth_inpaint``."""
+        warped = warp(rgb, deformation, self.cfg.source_residual_padding)
+        base = logit(warped, RESIDUAL_EPS)
+        if not self.cfg.gen_mouth_inpaint:
+            return base
+        if kp_driving is None:
+            raise ValueError("a model with gen_mouth_inpaint needs the driving keypoints to place the mouth")
+        size = base.shape[-1]
+        blurred = F.interpolate(F.adaptive_avg_pool2d(warped, MOUTH_BLUR_SIDE), size=base.shape[-2:], mode="bilinear", align_corners=False)
+        mask = mouth_mask(kp_driving, self.cfg.mouth_keypoint_slots(), size).to(base.dtype)
+        return base + mask * (logit(blurred, RESIDUAL_EPS) - base)

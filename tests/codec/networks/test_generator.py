@@ -1,8 +1,10 @@
+import pytest
 import torch
 
 from codec.config import ModelConfig
+from codec.errors import ModelError
 from codec.networks.blocks import make_coordinate_grid
-from codec.networks.generator import Generator
+from codec.networks.generator import Generator, mouth_mask
 
 
 def run(gen: Generator, cfg: ModelConfig, source5: torch.Tensor) -> torch.Tensor:
@@ -62,3 +64,46 @@ def test_untrained_detail_stage_keeps_the_full_size_keyframe_sharp(tiny_config: 
     source = torch.rand(2, 5, 64, 64) * 0.9 + 0.05
     out = run(gen, with_detail_stage(tiny_config), source)
     assert torch.allclose(out, source[:, :3], atol=1e-5)
+
+
+def with_painted_mouth(cfg: ModelConfig) -> ModelConfig:
+    return ModelConfig.from_dict({**cfg.to_dict(), "keypoint_landmarks": [13, 14, 61, 291], "gen_mouth_inpaint": True})
+
+
+def mouth_keypoints(batch: int, gap: float) -> torch.Tensor:
+    """Ten keypoints, the first four on the lips (13, 14, 61, 291) of a mouth below the centre."""
+    kp = torch.zeros(batch, 10, 6)
+    kp[:, :4, :2] = torch.tensor([[0.0, 0.4 - gap / 2], [0.0, 0.4 + gap / 2], [-0.3, 0.4], [0.3, 0.4]])
+    kp[:, :, 2] = kp[:, :, 5] = 1.0
+    return kp
+
+
+def test_mouth_mask_covers_the_lips_and_grows_with_the_opening() -> None:
+    closed = mouth_mask(mouth_keypoints(1, 0.0), [0, 1, 2, 3], 64)[0, 0]
+    opened = mouth_mask(mouth_keypoints(1, 0.3), [0, 1, 2, 3], 64)[0, 0]
+    grid = make_coordinate_grid(64, 64)
+    centre = (grid - torch.tensor([0.0, 0.4])).norm(dim=-1).argmin()
+    assert closed.flatten()[centre] > 0.99 and closed[:20].max() < 0.01  # the lips in, the eyes out
+    assert opened.sum() > closed.sum() * 1.2
+
+
+def test_painted_mouth_blurs_the_keyframe_inside_the_ellipse_only(tiny_config: ModelConfig) -> None:
+    """Untrained, with identity motion: the keyframe everywhere but the mouth, where the base is
+    its blurred copy, so a keyframe's mouth cannot pass through."""
+    cfg = with_painted_mouth(tiny_config)
+    gen = Generator(cfg).eval()
+    source = torch.rand(1, 5, 64, 64) * 0.9 + 0.05
+    encoded = gen.encode(source)
+    deformation = make_coordinate_grid(32, 32)[None]
+    kp = mouth_keypoints(1, 0.1)
+    out = torch.sigmoid(gen.residual_base(encoded["rgb"], deformation, kp))
+    mask = mouth_mask(kp, cfg.mouth_keypoint_slots(), 64)
+    far = mask < 1e-5
+    assert torch.allclose(out[far.expand_as(out)], source[:, :3][far.expand_as(out)], atol=1e-4)
+    inside = mask > 0.99
+    assert (out - source[:, :3]).abs()[inside.expand_as(out)].mean() > 0.1  # random pixels averaged away
+
+
+def test_painted_mouth_needs_the_lip_keypoints(tiny_config: ModelConfig) -> None:
+    with pytest.raises(ModelError, match="gen_mouth_inpaint"):
+        ModelConfig.from_dict({**tiny_config.to_dict(), "gen_mouth_inpaint": True})
