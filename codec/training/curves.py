@@ -1,6 +1,6 @@
 """Is the face still learning? The mouth, eye and picture measures of every checkpoint of a run.
 
-    python -m codec.training.curves RUN_DIR [--data DIR] [--clips 6] [--frames 60] [--plot PNG] [--threads N]
+    python -m codec.training.curves RUN_DIR [--data DIR] [--clips 6] [--frames 60] [--plot PNG] [--threads N] [--baseline JSON]
 
 Loss curves say whether the optimiser is still going down; they do not say whether the mouth
 opens with the speaker. This evaluates every ``model-step*.safetensors`` the trainer exported
@@ -48,6 +48,7 @@ class CurveSettings:
 
 # Panels: (title, [(mean key, label)], target or None). Means are over the subset's clips with speech.
 STYLES = {"with speech": ("-", "tab:red"), "with silence": (":", "tab:gray"), "repeat the keyframe": ("--", "tab:brown")}
+BASELINE_STYLE = ("-", "tab:blue")  # an A/B's other run, with speech, on the same panels
 
 
 def _with_and_without(key: str) -> list[tuple[str, str]]:
@@ -127,7 +128,9 @@ def rows(cache: dict) -> list[dict]:
     return sorted(cache["checkpoints"].values(), key=lambda r: r["step"])
 
 
-def plot(cache: dict, path: Path, title: str) -> Path:
+def plot(cache: dict, path: Path, title: str, baseline: dict | None = None, baseline_label: str = "baseline") -> Path:
+    """Every panel against step; ``baseline`` (another run's cache, e.g. the run an A/B forked
+    from) adds its with-speech line, so both arms are read off one picture."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -142,6 +145,8 @@ def plot(cache: dict, path: Path, title: str) -> Path:
             if any(v is not None for v in values):
                 style, colour = STYLES[label]
                 ax.plot(steps, [float("nan") if v is None else v for v in values], style, color=colour, marker="o", markersize=3, label=label)
+        if baseline is not None:
+            _plot_baseline(ax, baseline, lines[0][0], baseline_label)
         if target is not None:
             ax.axhline(target, color="tab:green", linewidth=0.8, linestyle="--", label=f"target {target:g}")
         ax.set_title(name, fontsize=9)
@@ -155,6 +160,13 @@ def plot(cache: dict, path: Path, title: str) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def _plot_baseline(ax, baseline: dict, key: str, label: str) -> None:  # noqa: ANN001
+    records = [r for r in rows(baseline) if r["mean"].get(key) is not None]
+    if records:
+        style, colour = BASELINE_STYLE
+        ax.plot([r["step"] for r in records], [r["mean"][key] for r in records], style, color=colour, marker="s", markersize=3, label=f"{label}, with speech")
 
 
 def table(cache: dict) -> str:
@@ -180,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=CurveSettings.frames, help="frames per clip, the keyframe included")
     parser.add_argument("--plot", type=Path, default=None, help=f"the PNG (default RUN_DIR/{PLOT})")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--baseline", type=Path, default=None, help="another run's curves.json to draw beside this run's (an A/B's other arm)")
+    parser.add_argument("--baseline-label", default="baseline", help="its name in the legend")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -189,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = CurveSettings(str((args.data or default_data(args.run_dir)).expanduser()), args.clips, args.frames)
     cache = update(args.run_dir, settings)
     print(table(cache))
-    print(f"wrote {plot(cache, args.plot or args.run_dir / PLOT, args.run_dir.name)} and {args.run_dir / CACHE}")
+    baseline = json.loads(args.baseline.read_text()) if args.baseline else None
+    print(f"wrote {plot(cache, args.plot or args.run_dir / PLOT, args.run_dir.name, baseline, args.baseline_label)} and {args.run_dir / CACHE}")
     return 0
 
 

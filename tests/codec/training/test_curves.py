@@ -57,6 +57,8 @@ def test_only_new_or_changed_checkpoints_are_evaluated(tmp_path: Path, monkeypat
     assert [r["step"] for r in curves.rows(cache)] == [100, 200]
     png = curves.plot(cache, tmp_path / "curves.png", "test run")
     assert png.stat().st_size > 1000 and "0.020" in curves.table(cache)
+    both = curves.plot(cache, tmp_path / "ab.png", "test run", baseline=cache, baseline_label="other arm")
+    assert both.stat().st_size > png.stat().st_size  # the baseline's line and legend entries are drawn too
 
 
 @pytest.mark.data
