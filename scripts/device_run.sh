@@ -1,23 +1,25 @@
 #!/usr/bin/env bash
 # A lent GPU machine (one H200, ~15 device minutes, no MediaPipe/PyAV/librosa, no network):
-# ~7.5 minutes of light-256 training from the working tree's snapshot, then the CUDA receiver's fps.
+# ~7.5 minutes of training from the working tree's snapshot of the run CONFIG (default light-256-paint,
+# the line in training; light-256 ended at its step 14400), then the CUDA receiver's fps.
 #
-# Before (here, once; device_pack/ is git-ignored, ~36 MiB beside the ~25 MiB that travel anyway):
+# Before (here, once; device_pack/ is git-ignored, ~30 MiB beside the ~33 MiB that travel anyway):
 #   python -m codec.training.device_pack data/prepared
-# Stop the CPU run of light-256 first, so the snapshot in the tree is its latest (it writes it
+# Stop the CPU run of CONFIG first, so the snapshot in the tree is its latest (it writes it
 # every snapshot_every steps). Then, from the repository root, the device tool's call:
 #   run  command: bash scripts/device_run.sh   carry: ["device_pack"]   timeout_s: 600
-# Back (files_at): light-256.safetensors (the fp16 G + D snapshot at the step reached),
+# Back (files_at): CONFIG.safetensors (the fp16 G + D snapshot at the step reached),
 # model.safetensors, log.csv, train.log, sample.png, env.txt, cuda_receiver.{json,md}.
 # To continue on the CPU:
-#   cp FILES_AT/light-256.safetensors codec/training/snapshot/light-256.safetensors
-#   mv runs/light-256/last.safetensors runs/light-256/last-before-gpu.safetensors  # --resume takes last.safetensors first
-#   cp FILES_AT/log.csv runs/light-256/log-gpu.csv; avfr train light-256 --resume  # Adam's moments restart
-# BATCH, WORKERS, TRAIN_SECONDS, FPS_BATCHES, FPS_REPEATS and DEVICE override the settings below
+#   cp FILES_AT/light-256-paint.safetensors codec/training/snapshot/light-256-paint.safetensors
+#   mv runs/light-256-paint/last.safetensors runs/light-256-paint/last-before-gpu.safetensors  # --resume takes last.safetensors first
+#   cp FILES_AT/log.csv runs/light-256-paint/log-gpu.csv; avfr train light-256-paint --resume  # Adam's moments restart
+# CONFIG, BATCH, WORKERS, TRAIN_SECONDS, FPS_BATCHES, FPS_REPEATS and DEVICE override the settings below
 # (a CPU dry run: DEVICE=cpu TRAIN_SECONDS=20 BATCH=2 WORKERS=1 FPS_BATCHES=1 FPS_REPEATS=1).
 set -uo pipefail
-OUT=${OUT:-/tmp/device-out} RUN=/tmp/light-256-gpu PACK=device_pack
-export BATCH=${BATCH:-32} WORKERS=${WORKERS:-12} TRAIN_SECONDS=${TRAIN_SECONDS:-450} DEVICE=${DEVICE:-cuda} RUN PACK
+CONFIG=${CONFIG:-light-256-paint}
+OUT=${OUT:-/tmp/device-out} RUN=/tmp/$CONFIG-gpu PACK=device_pack
+export BATCH=${BATCH:-32} WORKERS=${WORKERS:-12} TRAIN_SECONDS=${TRAIN_SECONDS:-450} DEVICE=${DEVICE:-cuda} RUN PACK CONFIG
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 AVFR_CACHE=$PWD/$PACK/cache
 say() { echo "== device_run $(date +%T) (${SECONDS}s): $*"; }
 mkdir -p "$OUT" "$RUN"
@@ -28,16 +30,16 @@ python3 -c 'import sys, torch, numpy, cv2; print("python", sys.version.split()[0
 print("cuda", torch.version.cuda, torch.cuda.get_device_name(0) if torch.cuda.is_available() else "NONE")' 2>&1 | tee "$OUT/env.txt"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >>"$OUT/env.txt" 2>&1
 
-say "2/3 training light-256: batch $BATCH, $WORKERS loader workers, ${TRAIN_SECONDS}s"
+say "2/3 training $CONFIG: batch $BATCH, $WORKERS loader workers, ${TRAIN_SECONDS}s"
 python3 -c 'import os, shutil, yaml
-cfg = yaml.safe_load(open("codec/configs/train/light-256.yaml"))
+cfg = yaml.safe_load(open("codec/configs/train/" + os.environ["CONFIG"] + ".yaml"))
 run = os.environ["RUN"]
 shutil.copyfile(cfg["snapshot"], f"{run}/snapshot.safetensors")  # the tree copy stays as it came
 cfg.update(data=os.environ["PACK"], run_dir=run, snapshot=f"{run}/snapshot.safetensors", batch_size=int(os.environ["BATCH"]), num_workers=int(os.environ["WORKERS"]),
     threads=None, max_seconds=float(os.environ["TRAIN_SECONDS"]), checkpoint_every=500, sample_every=1000, export_every=100000)
 yaml.safe_dump(cfg, open(f"{run}/gpu.yaml", "w"))' && python3 -m avfr train "$RUN/gpu.yaml" --resume --device "$DEVICE" 2>&1 | tr '\r' '\n' >"$OUT/train.log"
 say "training exited with $? (tail of its log:)"; grep -v "^train: " "$OUT/train.log" | tail -n 5; grep "^train: " "$OUT/train.log" | tail -n 2
-cp "$RUN/snapshot.safetensors" "$OUT/light-256.safetensors"; cp "$RUN/model.safetensors" "$RUN/log.csv" "$OUT/"
+cp "$RUN/snapshot.safetensors" "$OUT/$CONFIG.safetensors"; cp "$RUN/model.safetensors" "$RUN/log.csv" "$OUT/"
 sample=$(ls "$RUN"/samples/*.png 2>/dev/null | tail -n 1); [ -n "$sample" ] && cp "$sample" "$OUT/sample.png"
 
 say "3/3 receiver fps (networks only, batches ${FPS_BATCHES:=1,8})"
