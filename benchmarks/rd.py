@@ -3,6 +3,7 @@
     python -m benchmarks.rd [--data DIR] [--clips N] [--max-frames 250] [--qps 37,42,...]
                             [--model FILE] [--metric-stride 20] [--slow-metric-stride 100]
                             [--out benchmarks/results] [--name dev] [--smoke] [--force]
+                            [--resume] [--work out/rd-<name>]
     avfr bench ...                     (the same arguments)
 
 Conditions (JVET generative-face-video style, docs BRIEF section 3): 256x256 face crops at
@@ -57,6 +58,11 @@ packetising; model load excluded); avfr dec fps = frames / render loop time (key
 generator, upsampling; model load and the audio pass excluded). VVC fps are whole FFmpeg
 processes (start-up and colour conversion included). All with ``--threads`` threads (2).
 
+Resuming: each finished clip's record, FID features and costs are kept in ``--work``
+(:mod:`benchmarks.clip_store`); after a stop, the same command with ``--resume`` takes back
+every clip whose settings, model and clip file still match and runs only the rest. The
+timing then adds the resumed clips' measured costs (``resumed_clips``, ``resumed_s``).
+
 Run time: a full dev run (21 clips, 3273 frames at 25 fps capped at 250) costs one sender
 pass and two avfr decodes per frame (avfr-1key reuses the avfr decode when no refresh fired;
 the receiver renders 8 frames per network call), 6 VVC encodes per frame (5 QPs + the matched
@@ -94,6 +100,7 @@ import torch
 
 from benchmarks import vvc
 from benchmarks.bdrate import Curve, bd_quality, bd_rate, crossover
+from benchmarks.clip_store import ClipStore, StoredClip
 from benchmarks.metrics.frames import as_batch
 from benchmarks.metrics.psnr import psnr_frames
 from benchmarks.provenance import git_state, machine, package_versions
@@ -143,6 +150,8 @@ class RDConfig:
     force: bool = False
     progress: bool = True
     keep_streams: Path | None = None  # keep the .avfr files here (default: a temp dir, removed)
+    work: Path | None = None  # each finished clip's result, for --resume (default out/rd-<name>, git-ignored)
+    resume: bool = False  # take back the clips an interrupted run of the same settings finished
     silence: bool = True  # also decode the default avfr stream with silence for its speech (face measures only)
     vvc: vvc.VVCConfig = field(default_factory=lambda: vvc.VVCConfig(preset=vvc.ANCHOR_PRESET))
 
@@ -163,6 +172,20 @@ class RDConfig:
     @property
     def run_name(self) -> str:
         return self.name or self.data.name or "rd"
+
+    @property
+    def work_dir(self) -> Path:
+        return self.work or REPO / "out" / f"rd-{self.run_name}"
+
+    def result_settings(self) -> dict[str, object]:
+        """What a clip's scores depend on: a stored clip is reused only when these match. Where
+        results go, how many clips run and the progress bar do not change a clip's scores."""
+        from codec.zoo import cached_sha256, default_model_path
+
+        skip = {"data", "out", "name", "clips", "force", "progress", "keep_streams", "work", "resume"}
+        settings = {k: v for k, v in asdict(self).items() if k not in skip}
+        settings["model"] = cached_sha256(Path(self.model or default_model_path()))
+        return settings
 
 
 def _preset_names() -> list[str]:
@@ -499,7 +522,7 @@ def bench_clip(clip: Path, cfg: RDConfig, scorer: Scorer, tick: Callable[[str], 
     modes = dict(run.modes)
     started = time.perf_counter()
     modes |= preset_streams(clip, cfg, run, workdir_for_presets(cfg))
-    timing["presets_s"] = timing.get("presets_s", 0.0) + time.perf_counter() - started
+    timing["presets_s"] += time.perf_counter() - started
     for name, mode in modes.items():
         b = mode.bits
         points[name] = point_record(
@@ -539,6 +562,41 @@ def bench_clip(clip: Path, cfg: RDConfig, scorer: Scorer, tick: Callable[[str], 
         if point["codec"] == "vvc":
             point["total_with_speech_kbps"] = point["kbps"] + speech
     return {"clip": clip.name, "frames": n, "notes": run.notes, "points": points}
+
+
+def _counters(scorer: Scorer, timing: dict[str, float]) -> dict[str, dict[str, float]]:
+    return {"timing": dict(timing), "metric_seconds": dict(scorer.seconds), "metric_frames": dict(scorer.frames)}
+
+
+def bench_and_store(clip: Path, cfg: RDConfig, scorer: Scorer, tick: Callable[[str], None], timing: dict[str, float], store: ClipStore) -> StoredClip:
+    """:func:`bench_clip`, then the clip's record, FID features and costs written to ``store``
+    at once, so an interruption later in the run loses nothing of this clip."""
+    before, started = _counters(scorer, timing), time.perf_counter()
+    n_features = {k: len(v) for k, v in scorer.features.items()}
+    record = bench_clip(clip, cfg, scorer, tick, timing)
+    after = _counters(scorer, timing)
+    costs = {part: {k: v - before[part].get(k, 0) for k, v in after[part].items() if k not in ("resumed_clips", "resumed_s")} for part in after}
+    costs["timing"]["wall_s"] = time.perf_counter() - started
+    features = {k: np.concatenate(v[n_features.get(k, 0) :]) for k, v in scorer.features.items() if len(v) > n_features.get(k, 0)}
+    stored = StoredClip(record, features, costs)
+    store.save(clip, stored)
+    return stored
+
+
+def restore_clip(stored: StoredClip, scorer: Scorer, timing: dict[str, float]) -> None:
+    """A stored clip back into the run: its FID features in clip order (so references and
+    decoded frames stay paired for the bootstrap) and its costs into the run's timing."""
+    for key, features in stored.features.items():
+        scorer.features.setdefault(key, []).append(features)
+    for key, seconds in stored.costs.get("metric_seconds", {}).items():
+        scorer.seconds[key] = scorer.seconds.get(key, 0.0) + seconds
+    for key, frames in stored.costs.get("metric_frames", {}).items():
+        scorer.frames[key] = scorer.frames.get(key, 0) + int(frames)
+    for key, value in stored.costs.get("timing", {}).items():
+        if key != "wall_s":
+            timing[key] = timing.get(key, 0.0) + value
+    timing["resumed_clips"] += 1
+    timing["resumed_s"] += stored.costs.get("timing", {}).get("wall_s", 0.0)
 
 
 def call_kbps(bits: AvfrBits, seconds: float) -> dict[str, float]:
@@ -805,8 +863,9 @@ def run(cfg: RDConfig, argv: Sequence[str] | None = None) -> dict:
     vvc.check_ffmpeg(cfg.vvc)
     torch.set_num_threads(cfg.threads)
     started = time.perf_counter()
-    timing = {"avfr_s": 0.0, "vvc_sweep_s": 0.0, "vvc_sweep_frames": 0, "vvc_s": 0.0}
+    timing = {"avfr_s": 0.0, "vvc_sweep_s": 0.0, "vvc_sweep_frames": 0, "vvc_s": 0.0, "presets_s": 0.0, "resumed_clips": 0, "resumed_s": 0.0}
     scorer = Scorer(cfg)
+    store = ClipStore(cfg.work_dir, cfg.result_settings())
     per_point = len(AVFR_MODES) + len(cfg.presets) + 1 + len(cfg.qps) + int(cfg.match_bpp)
     bar = progress_bar(total=len(clips) * per_point, desc="rd", unit="point", disable=not cfg.progress)
     results = []
@@ -817,12 +876,21 @@ def run(cfg: RDConfig, argv: Sequence[str] | None = None) -> dict:
                 bar.set_postfix_str(f"{clip.stem[:32]} {label}")
                 bar.update(1)
 
-            results.append(bench_clip(clip, cfg, scorer, tick, timing))
+            stored = store.load(clip) if cfg.resume else None
+            if stored is not None:
+                restore_clip(stored, scorer, timing)
+                bar.update(per_point)
+            else:
+                stored = bench_and_store(clip, cfg, scorer, tick, timing, store)
+            results.append(stored.record)
         bar.close()
         agg = aggregate(results, scorer)
+    except KeyboardInterrupt:
+        done = sum(1 for c in clips if store.load(c) is not None)
+        raise AvfrError(f"interrupted; {done} of {len(clips)} clips are kept in {store.folder}: run again with --resume to go on") from None
     finally:
         scorer.close()
-    timing.update({f"{m}_s": s for m, s in scorer.seconds.items()}, total_s=time.perf_counter() - started)
+    timing.update({f"{m}_s": s for m, s in scorer.seconds.items()}, total_s=time.perf_counter() - started + timing["resumed_s"])
     frames = sum(r["frames"] for r in results)
     timing["preset_count"] = len(cfg.presets)
     timing["projected_full_dev_s"] = projected_full_run(timing, scorer.frames, frames)
@@ -924,6 +992,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--smoke", action="store_true", help="CI size: 2 clips, 12 frames, QPs 37,52")
     p.add_argument("--force", action="store_true", help="overwrite earlier results of the same name")
     p.add_argument("--keep-streams", type=Path, default=None, help="keep the .avfr files in this folder")
+    p.add_argument("--resume", action="store_true", help="take back the clips an interrupted run finished (same settings, model and clip files only)")
+    p.add_argument("--work", type=Path, default=None, help="where each finished clip is kept for --resume (default out/rd-<name>)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--threads", type=int, default=None, help=f"torch and VVenC threads (default {d.threads}; 1 beside another heavy job)")
     return p
@@ -942,12 +1012,13 @@ def config_from_args(args: argparse.Namespace) -> RDConfig:
     given = {
         "data": args.data, "clips": args.clips, "max_frames": args.max_frames, "qps": args.qps, "model": args.model,
         "metric_stride": args.metric_stride, "slow_metric_stride": args.slow_metric_stride, "out": args.out, "name": args.name,
-        "keep_streams": args.keep_streams, "fid_stride": args.fid_stride, "threads": args.threads,
+        "keep_streams": args.keep_streams, "fid_stride": args.fid_stride, "threads": args.threads, "work": args.work,
         "presets": _preset_list(args.avfr_presets) if args.avfr_presets else None,
     }  # fmt: skip
     given = {k: v for k, v in given.items() if v is not None}
     cfg = RDConfig.smoke(**given) if args.smoke else RDConfig(**given)
     cfg.match_bpp, cfg.force, cfg.progress, cfg.silence = not args.no_match, args.force, not args.no_progress, not args.no_silence
+    cfg.resume = args.resume
     cfg.vvc = replace(cfg.vvc, preset=args.preset or cfg.vvc.preset, intra_period_s=args.vvc_intra_period, perceptual_qpa=args.vvc_qpa)
     for name in ("clips", "max_frames", "metric_stride", "slow_metric_stride", "fid_stride", "threads"):
         value = getattr(cfg, name)

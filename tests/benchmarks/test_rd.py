@@ -43,10 +43,10 @@ def smoke(talking_heads: Path, metric_weights: None, model_path: Path, tmp_path_
         pytest.skip(f"no VVC anchor: {exc}")
     out = tmp_path_factory.mktemp("rd")
     argv = ["--smoke", "--data", str(talking_heads / "dev"), "--model", str(model_path), "--out", str(out / "results"),
-            "--keep-streams", str(out / "streams"), "--no-progress"]  # fmt: skip
+            "--keep-streams", str(out / "streams"), "--work", str(out / "work"), "--no-progress"]  # fmt: skip
     assert main(argv) == 0
     result = json.loads((out / "results" / "rd-smoke.json").read_text())
-    return {"out": out, "result": result}
+    return {"out": out, "result": result, "argv": argv}
 
 
 def test_every_point_has_every_metric(smoke: dict) -> None:
@@ -160,6 +160,20 @@ def test_refuses_to_overwrite(smoke: dict, talking_heads: Path, capsys: pytest.C
     argv = ["--smoke", "--data", str(talking_heads / "dev"), "--out", str(smoke["out"] / "results"), "--no-progress"]
     assert main(argv) == 1
     assert "--force" in capsys.readouterr().err
+
+
+def test_resume_takes_back_finished_clips(smoke: dict) -> None:
+    """A resumed run of the same settings reuses both stored clips and reports what the run did,
+    FID (from the stored features) included."""
+    argv = [a if a != str(smoke["out"] / "results") else str(smoke["out"] / "resumed") for a in smoke["argv"]]
+    assert main([*argv, "--resume"]) == 0
+    resumed = json.loads((smoke["out"] / "resumed" / "rd-smoke.json").read_text())
+    assert resumed["timing"]["resumed_clips"] == 2
+    assert resumed["clips"] == smoke["result"]["clips"]
+    for key, point in smoke["result"]["aggregate"].items():
+        for field in ("kbps", "lpips", "dists", "fid", "fid_frames", "mouth_corr"):
+            assert resumed["aggregate"][key][field] == pytest.approx(point[field]), f"{key}: {field}"
+    assert resumed["timing"]["avfr_s"] == pytest.approx(smoke["result"]["timing"]["avfr_s"])  # the stored clips' costs
 
 
 def test_threads_flag_sets_torch_and_vvenc() -> None:
