@@ -32,7 +32,7 @@ class StoredClip:
 
     record: dict
     features: dict[str, np.ndarray]
-    costs: dict[str, dict[str, float]] = field(default_factory=dict)
+    costs: dict[str, dict] = field(default_factory=dict)  # timing, metric seconds and frames, made_at (git)
 
 
 class ClipStore:

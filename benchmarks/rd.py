@@ -568,7 +568,9 @@ def _counters(scorer: Scorer, timing: dict[str, float]) -> dict[str, dict[str, f
     return {"timing": dict(timing), "metric_seconds": dict(scorer.seconds), "metric_frames": dict(scorer.frames)}
 
 
-def bench_and_store(clip: Path, cfg: RDConfig, scorer: Scorer, tick: Callable[[str], None], timing: dict[str, float], store: ClipStore) -> StoredClip:
+def bench_and_store(
+    clip: Path, cfg: RDConfig, scorer: Scorer, tick: Callable[[str], None], timing: dict[str, float], store: ClipStore, code: dict
+) -> StoredClip:
     """:func:`bench_clip`, then the clip's record, FID features and costs written to ``store``
     at once, so an interruption later in the run loses nothing of this clip."""
     before, started = _counters(scorer, timing), time.perf_counter()
@@ -577,6 +579,7 @@ def bench_and_store(clip: Path, cfg: RDConfig, scorer: Scorer, tick: Callable[[s
     after = _counters(scorer, timing)
     costs = {part: {k: v - before[part].get(k, 0) for k, v in after[part].items() if k not in ("resumed_clips", "resumed_s")} for part in after}
     costs["timing"]["wall_s"] = time.perf_counter() - started
+    costs["made_at"] = {"git_commit": code.get("commit"), "dirty": code.get("dirty")}
     features = {k: np.concatenate(v[n_features.get(k, 0) :]) for k, v in scorer.features.items() if len(v) > n_features.get(k, 0)}
     stored = StoredClip(record, features, costs)
     store.save(clip, stored)
@@ -862,13 +865,14 @@ def run(cfg: RDConfig, argv: Sequence[str] | None = None) -> dict:
     clips = list_clips(cfg.data, cfg.clips)
     vvc.check_ffmpeg(cfg.vvc)
     torch.set_num_threads(cfg.threads)
+    code = git_state()  # at the start: a run of hours may see commits land before it ends
     started = time.perf_counter()
     timing = {"avfr_s": 0.0, "vvc_sweep_s": 0.0, "vvc_sweep_frames": 0, "vvc_s": 0.0, "presets_s": 0.0, "resumed_clips": 0, "resumed_s": 0.0}
     scorer = Scorer(cfg)
     store = ClipStore(cfg.work_dir, cfg.result_settings())
     per_point = len(AVFR_MODES) + len(cfg.presets) + 1 + len(cfg.qps) + int(cfg.match_bpp)
     bar = progress_bar(total=len(clips) * per_point, desc="rd", unit="point", disable=not cfg.progress)
-    results = []
+    results, resumed = [], []
     try:
         for clip in clips:
 
@@ -879,9 +883,10 @@ def run(cfg: RDConfig, argv: Sequence[str] | None = None) -> dict:
             stored = store.load(clip) if cfg.resume else None
             if stored is not None:
                 restore_clip(stored, scorer, timing)
+                resumed.append(stored.costs.get("made_at", {}))
                 bar.update(per_point)
             else:
-                stored = bench_and_store(clip, cfg, scorer, tick, timing, store)
+                stored = bench_and_store(clip, cfg, scorer, tick, timing, store, code)
             results.append(stored.record)
         bar.close()
         agg = aggregate(results, scorer)
@@ -904,7 +909,8 @@ def run(cfg: RDConfig, argv: Sequence[str] | None = None) -> dict:
         "fid_frames": int(sum(len(f) for f in scorer.features.get("reference", []))),
         "machine": machine(),
         "packages": package_versions(),
-        "git": git_state(),
+        "git": code,
+        "resumed_clips_made_at": sorted({r.get("git_commit", "unknown") for r in resumed}),
         "preset_settings": preset_labels(cfg.presets),
         "vvc": {"ffmpeg": ffmpeg_version(cfg), "config": asdict(cfg.vvc), "label": cfg.vvc.label(), "qps": list(cfg.qps)},
         "curves": curve_comparison(agg, results),

@@ -22,7 +22,7 @@ import yaml
 from codec.errors import ModelError
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-MOUTH_ELLIPSE_LANDMARKS = (13, 14, 61, 291)  # inner lips, mouth corners: the keypoints gen_mouth_inpaint places its ellipse by
+MOUTH_ELLIPSE_LANDMARKS = (13, 14, 61, 291)  # inner lips, mouth corners: the keypoints the mouth ellipse is placed by
 # The settings ModelConfig held until they moved to the training config (LossConfig): model
 # files and training configs written before carry them, and their readers drop or move them.
 RETIRED_LOSS_KEYS = frozenset({
@@ -95,6 +95,11 @@ class ModelConfig:
     # tell the decoder what the mouth does (generator.mouth_mask). Needs the lip landmarks
     # 13, 14, 61 and 291 among keypoint_landmarks.
     gen_mouth_inpaint: bool = False
+    # ours: Enc_aud only at the mouth. Its map comes from one audio vector with a fixed layout,
+    # so the speech acts on the whole picture (light-256: as much away from the mouth as on
+    # it); multiplied by the mouth ellipse at feature size, it can only change the mouth.
+    # Needs the same lip landmarks as gen_mouth_inpaint.
+    gen_audio_at_mouth: bool = False
 
     # audio: 80 mels x 20 frames (200 ms at 10 ms hop), see ARCHITECTURE.md
     n_mels: int = 80
@@ -128,8 +133,9 @@ class ModelConfig:
             raise ModelError(
                 f"keypoint_slots must name {len(self.keypoint_landmarks)} distinct keypoints (0-{self.num_kp - 1}), one per keypoint_landmarks entry; fix the model config"
             )
-        if self.gen_mouth_inpaint and not set(MOUTH_ELLIPSE_LANDMARKS) <= set(self.keypoint_landmarks):
-            raise ModelError(f"gen_mouth_inpaint needs keypoint_landmarks to include {list(MOUTH_ELLIPSE_LANDMARKS)}; fix the model config")
+        for option in ("gen_mouth_inpaint", "gen_audio_at_mouth"):
+            if getattr(self, option) and not set(MOUTH_ELLIPSE_LANDMARKS) <= set(self.keypoint_landmarks):
+                raise ModelError(f"{option} needs keypoint_landmarks to include {list(MOUTH_ELLIPSE_LANDMARKS)}; fix the model config")
         if self.source_residual_padding not in ("zeros", "border"):
             raise ModelError(f"source_residual_padding must be zeros or border, not {self.source_residual_padding!r}; fix the model config")
         for what, scale, blocks in (("kp", self.kp_scale_factor, self.kp_num_blocks), ("dm", self.dm_scale_factor, self.dm_num_blocks)):

@@ -37,6 +37,9 @@ one, and silence in place of the speech changed nothing). So inside a soft ellip
 driving frame's lip keypoints the base is the warped keyframe blurred: skin and lip colours
 stay, the keyframe's opening does not, and the decoder paints the mouth from the lip keypoints'
 motion and the speech. A sender's keypoints place the ellipse, so a receiver draws the same one.
+With ``gen_audio_at_mouth`` the same ellipse, at feature size, gates Enc_aud: the speech then
+reaches the decoder at the mouth only (without it light-256's speech changed the picture as much
+away from the mouth as on it).
 """
 
 from __future__ import annotations
@@ -202,9 +205,11 @@ class Generator(nn.Module):
         occlusion: torch.Tensor,
         kp_driving: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Prediction ``[B, 3, H, W]`` in [0, 1]; ``kp_driving`` places the painted mouth
-        (needed with ``gen_mouth_inpaint``)."""
+        """Prediction ``[B, 3, H, W]`` in [0, 1]; ``kp_driving`` places the painted mouth and the
+        speech (needed with ``gen_mouth_inpaint`` or ``gen_audio_at_mouth``)."""
         skips: list[torch.Tensor] = list(encoded["identity"])  # type: ignore[arg-type]
+        if self.cfg.gen_audio_at_mouth:
+            enc_aud = enc_aud * self.mouth_region(kp_driving, enc_aud.shape[-1]).to(enc_aud.dtype)
         enc_dec = torch.cat([enc_motion, enc_aud, attention], dim=1)
         x = self.bottom(torch.cat([enc_dec, skips[-1]], dim=1))
         cond = self.cond_encoder(enc_dec)
@@ -230,9 +235,11 @@ class Generator(nn.Module):
         base = logit(warped, RESIDUAL_EPS)
         if not self.cfg.gen_mouth_inpaint:
             return base
-        if kp_driving is None:
-            raise ValueError("a model with gen_mouth_inpaint needs the driving keypoints to place the mouth")
-        size = base.shape[-1]
         blurred = F.interpolate(F.adaptive_avg_pool2d(warped, MOUTH_BLUR_SIDE), size=base.shape[-2:], mode="bilinear", align_corners=False)
-        mask = mouth_mask(kp_driving, self.cfg.mouth_keypoint_slots(), size).to(base.dtype)
+        mask = self.mouth_region(kp_driving, base.shape[-1]).to(base.dtype)
         return base + mask * (logit(blurred, RESIDUAL_EPS) - base)
+
+    def mouth_region(self, kp_driving: torch.Tensor | None, size: int) -> torch.Tensor:
+        if kp_driving is None:
+            raise ValueError("a model with gen_mouth_inpaint or gen_audio_at_mouth needs the driving keypoints to place the mouth")
+        return mouth_mask(kp_driving, self.cfg.mouth_keypoint_slots(), size)

@@ -169,6 +169,7 @@ def test_resume_takes_back_finished_clips(smoke: dict) -> None:
     assert main([*argv, "--resume"]) == 0
     resumed = json.loads((smoke["out"] / "resumed" / "rd-smoke.json").read_text())
     assert resumed["timing"]["resumed_clips"] == 2
+    assert resumed["resumed_clips_made_at"] == [smoke["result"]["git"]["commit"]]
     assert resumed["clips"] == smoke["result"]["clips"]
     for key, point in smoke["result"]["aggregate"].items():
         for field in ("kbps", "lpips", "dists", "fid", "fid_frames", "mouth_corr"):

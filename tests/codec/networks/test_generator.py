@@ -107,3 +107,31 @@ def test_painted_mouth_blurs_the_keyframe_inside_the_ellipse_only(tiny_config: M
 def test_painted_mouth_needs_the_lip_keypoints(tiny_config: ModelConfig) -> None:
     with pytest.raises(ModelError, match="gen_mouth_inpaint"):
         ModelConfig.from_dict({**tiny_config.to_dict(), "gen_mouth_inpaint": True})
+
+
+def test_speech_at_the_mouth_cannot_change_the_picture_through_the_rest(tiny_config: ModelConfig) -> None:
+    """With ``gen_audio_at_mouth``, Enc_aud values away from the mouth are multiplied away: two
+    audio maps that differ only there give the same frame; a difference at the mouth shows."""
+    cfg = ModelConfig.from_dict({**with_painted_mouth(tiny_config).to_dict(), "gen_audio_at_mouth": True})
+    torch.manual_seed(0)
+    gen = Generator(cfg).eval()
+    torch.nn.init.normal_(gen.final.weight, std=0.05)  # a decoder that passes its inputs on
+    source = torch.rand(1, 5, 64, 64)
+    encoded = gen.encode(source)
+    f = cfg.feature_size
+    deformation = make_coordinate_grid(32, 32)[None]
+    occlusion = torch.ones(1, 1, 32, 32)
+    enc_motion = gen.motion_features(encoded, deformation, occlusion)
+    attention = torch.full((1, 1, f, f), 0.5)
+    kp = mouth_keypoints(1, 0.1)
+    outside = mouth_mask(kp, cfg.mouth_keypoint_slots(), f) < 1e-7
+    audio = torch.randn(1, cfg.audio_channels, f, f)
+
+    def render(enc_aud: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return gen(encoded, enc_motion, enc_aud, attention, deformation, occlusion, kp)
+
+    away = torch.where(outside, audio + 5.0, audio)
+    at_mouth = torch.where(outside, audio, audio + 5.0)
+    assert torch.allclose(render(audio), render(away), atol=1e-6)
+    assert (render(audio) - render(at_mouth)).abs().max() > 1e-3
