@@ -17,6 +17,7 @@ import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -55,25 +56,35 @@ class ClipStore:
         meta_path, features_path = self._paths(clip)
         try:
             meta = json.loads(meta_path.read_text())
-            if meta.get("fingerprint") != self.fingerprint(clip):
+            if not isinstance(meta, dict) or meta.get("fingerprint") != self.fingerprint(clip):
                 return None
             with np.load(features_path, allow_pickle=False) as npz:
                 features = {key: npz[key] for key in npz.files}
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            return StoredClip(meta["record"], features, meta.get("costs", {}))
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # cut off or damaged: run the clip again
             return None
-        return StoredClip(meta["record"], features, meta.get("costs", {}))
 
     def save(self, clip: Path, stored: StoredClip) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         meta_path, features_path = self._paths(clip)
         meta_path.unlink(missing_ok=True)  # until the new JSON lands, the clip is not done
         tmp = features_path.with_suffix(".tmp.npz")
-        np.savez(tmp, **stored.features)
+        with tmp.open("wb") as f:
+            np.savez(f, **stored.features)
+            _sync(f)
         os.replace(tmp, features_path)
         meta = {"fingerprint": self.fingerprint(clip), "record": stored.record, "costs": stored.costs}
         tmp_meta = meta_path.with_suffix(".tmp")
-        tmp_meta.write_text(json.dumps(meta, default=_plain) + "\n")
+        with tmp_meta.open("w") as f:
+            f.write(json.dumps(meta, default=_plain) + "\n")
+            _sync(f)
         os.replace(tmp_meta, meta_path)
+
+
+def _sync(f: IO) -> None:
+    """On disk before the rename, so a power cut leaves the old file or the whole new one."""
+    f.flush()
+    os.fsync(f.fileno())
 
 
 def _plain(v: object) -> object:

@@ -178,13 +178,19 @@ class RDConfig:
         return self.work or REPO / "out" / f"rd-{self.run_name}"
 
     def result_settings(self) -> dict[str, object]:
-        """What a clip's scores depend on: a stored clip is reused only when these match. Where
-        results go, how many clips run and the progress bar do not change a clip's scores."""
+        """What a clip's scores depend on: a stored clip is reused only when these match. Beside
+        the settings: the model file, what each preset does (the table in sender/presets.py
+        changes with measurement) and the FFmpeg/VVenC build. Where results go, how many clips
+        run, the progress bar and the FID bootstrap (run over the stored features at the end)
+        do not change a clip's scores. The code's version is not matched (a docs commit would
+        void a run of hours); a resumed run lists the commits that made its clips instead."""
         from codec.zoo import cached_sha256, default_model_path
 
-        skip = {"data", "out", "name", "clips", "force", "progress", "keep_streams", "work", "resume"}
+        skip = {"data", "out", "name", "clips", "force", "progress", "keep_streams", "work", "resume", "fid_resamples"}
         settings = {k: v for k, v in asdict(self).items() if k not in skip}
         settings["model"] = cached_sha256(Path(self.model or default_model_path()))
+        settings["preset_settings"] = preset_labels(self.presets)
+        settings["ffmpeg"] = ffmpeg_version(self)
         return settings
 
 
@@ -872,7 +878,8 @@ def run(cfg: RDConfig, argv: Sequence[str] | None = None) -> dict:
     store = ClipStore(cfg.work_dir, cfg.result_settings())
     per_point = len(AVFR_MODES) + len(cfg.presets) + 1 + len(cfg.qps) + int(cfg.match_bpp)
     bar = progress_bar(total=len(clips) * per_point, desc="rd", unit="point", disable=not cfg.progress)
-    results, resumed = [], []
+    results: list[dict] = []
+    resumed: list[dict] = []
     try:
         for clip in clips:
 
@@ -891,8 +898,7 @@ def run(cfg: RDConfig, argv: Sequence[str] | None = None) -> dict:
         bar.close()
         agg = aggregate(results, scorer)
     except KeyboardInterrupt:
-        done = sum(1 for c in clips if store.load(c) is not None)
-        raise AvfrError(f"interrupted; {done} of {len(clips)} clips are kept in {store.folder}: run again with --resume to go on") from None
+        raise AvfrError(f"interrupted; {len(results)} of {len(clips)} clips are kept in {store.folder}: run again with --resume to go on") from None
     finally:
         scorer.close()
     timing.update({f"{m}_s": s for m, s in scorer.seconds.items()}, total_s=time.perf_counter() - started + timing["resumed_s"])
@@ -910,7 +916,7 @@ def run(cfg: RDConfig, argv: Sequence[str] | None = None) -> dict:
         "machine": machine(),
         "packages": package_versions(),
         "git": code,
-        "resumed_clips_made_at": sorted({r.get("git_commit", "unknown") for r in resumed}),
+        "resumed_clips_made_at": made_at(resumed, code),
         "preset_settings": preset_labels(cfg.presets),
         "vvc": {"ffmpeg": ffmpeg_version(cfg), "config": asdict(cfg.vvc), "label": cfg.vvc.label(), "qps": list(cfg.qps)},
         "curves": curve_comparison(agg, results),
@@ -920,6 +926,16 @@ def run(cfg: RDConfig, argv: Sequence[str] | None = None) -> dict:
     }
     write_outputs(result, cfg, paths, rd_plots)
     return result
+
+
+def made_at(resumed: list[dict], code: dict) -> list[str]:
+    """The commits that made the clips a resumed run took back (``+dirty``: uncommitted changes);
+    a line on stderr when they are not the run's own."""
+    commits = sorted({f"{r.get('git_commit', 'unknown')}{'+dirty' if r.get('dirty') else ''}" for r in resumed})
+    own = f"{code.get('commit')}{'+dirty' if code.get('dirty') else ''}"
+    if any(c != own for c in commits):
+        print(f"note: {len(resumed)} resumed clips were made at {', '.join(commits)}; this run is {own}", file=sys.stderr)
+    return commits
 
 
 def write_outputs(result: dict, cfg: RDConfig, paths: dict[str, Path], plotter: Callable[..., list[Path]]) -> None:
