@@ -206,6 +206,9 @@ def _set_edge_value(rng: random.Random, message) -> None:  # noqa: ANN001 (any p
     if rng.random() < 0.1:
         message.ClearField(f.name)
         return
+    if f.label == F.LABEL_REPEATED:  # a run's members (container version 3)
+        _edit_run(rng, getattr(message, f.name))
+        return
     if f.type == F.TYPE_BOOL:
         setattr(message, f.name, not getattr(message, f.name))
     elif f.type == F.TYPE_BYTES:
@@ -235,6 +238,21 @@ def _set_edge_value(rng: random.Random, message) -> None:  # noqa: ANN001 (any p
                 top,
             ),
         )
+
+
+def _edit_run(rng: random.Random, members) -> None:  # noqa: ANN001 (a repeated bytes field)
+    """Drop, cut, grow or flood a run's members (a long run of empty members is the cheapest
+    way to ask a reader for many packets)."""
+    choice = rng.randrange(4)
+    if choice == 0 and members:
+        del members[rng.randrange(len(members))]
+    elif choice == 1 and members:
+        i = rng.randrange(len(members))
+        members[i] = members[i][: rng.randrange(len(members[i]) + 1)]
+    elif choice == 2:
+        members.append(rng.randbytes(rng.choice((0, 1, 13, 300))))
+    else:
+        members.extend([b""] * rng.choice((50, 199, 200, 201, 5000)))
 
 
 def edit_protobuf_bytes(rng: random.Random, data: bytes, seeds: list[bytes]) -> bytes:

@@ -37,7 +37,7 @@ import numpy as np
 
 from benchmarks.provenance import refuse_overwrite, run_cli, write_results
 from benchmarks.rd import DEFAULT_DATA, REPO, RDConfig, _decode_stream, sampled
-from codec.bitstream.container import AvfrReader, encode_record
+from codec.bitstream.container import AvfrReader
 from codec.bitstream.info import audio_framing
 from codec.errors import AvfrError, InputError
 
@@ -139,13 +139,13 @@ def window_bits(stream: Path, fps: float, window_s: float) -> list[dict[str, flo
         w = windows.setdefault(int(t // window_s), {"video": 0, "speech": 0})
         w[part] += n
 
-    for packet in AvfrReader(stream):
-        size, kind = len(encode_record(packet)), packet.WhichOneof("body")
+    for record in AvfrReader(stream).records():
+        packet, size, kind = record.packet, record.size, record.kind
         if kind == "header":
             audio_rate = packet.header.audio_sample_rate or audio_rate
             frame_size = audio_rate // 50
-            add(0.0, "speech", audio_framing(packet))
-            add(0.0, "video", size - audio_framing(packet))
+            add(0.0, "speech", audio_framing(record))
+            add(0.0, "video", size - audio_framing(record))
         elif kind in ("keyframe", "motion"):
             add(getattr(packet, kind).frame_index / fps, "video", size)
         elif kind == "audio":

@@ -14,23 +14,23 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\navfr.proto\x12\x04\x61vfr\"a\n\x13\x43ompactMotionParams\x12\x19\n\x11position_step_inv\x18\x01 \x01(\r\x12\x19\n\x11jacobian_step_inv\x18\x02 \x01(\r\x12\x14\n\x0cintra_period\x18\x03 \x01(\r\"\xfe\x03\n\x0cStreamHeader\x12\x16\n\x0e\x66ormat_version\x18\x01 \x01(\r\x12\x10\n\x08model_id\x18\x02 \x01(\t\x12\x14\n\x0cmodel_sha256\x18\x03 \x01(\t\x12\r\n\x05width\x18\x04 \x01(\r\x12\x0e\n\x06height\x18\x05 \x01(\r\x12\x0f\n\x07\x66ps_num\x18\x06 \x01(\r\x12\x0f\n\x07\x66ps_den\x18\x07 \x01(\r\x12\x15\n\rnum_keypoints\x18\x08 \x01(\r\x12-\n\x0fkeypoint_layout\x18\t \x01(\x0e\x32\x14.avfr.KeypointLayout\x12)\n\rmotion_coding\x18\n \x01(\x0e\x32\x12.avfr.MotionCoding\x12%\n\x0b\x61udio_codec\x18\x0b \x01(\x0e\x32\x10.avfr.AudioCodec\x12\x19\n\x11\x61udio_sample_rate\x18\x0c \x01(\r\x12\x16\n\x0e\x61udio_channels\x18\r \x01(\r\x12\x15\n\raudio_bitrate\x18\x0e \x01(\r\x12+\n\x0ekeyframe_codec\x18\x0f \x01(\x0e\x32\x13.avfr.KeyframeCodec\x12\x31\n\x0e\x63ompact_motion\x18\x10 \x01(\x0b\x32\x19.avfr.CompactMotionParams\x12+\n\x0epicture_origin\x18\x11 \x01(\x0e\x32\x13.avfr.PictureOrigin\"g\n\x08Keyframe\x12\x13\n\x0b\x66rame_index\x18\x01 \x01(\r\x12\x14\n\x0ctimestamp_us\x18\x02 \x01(\x04\x12\"\n\x05\x63odec\x18\x03 \x01(\x0e\x32\x13.avfr.KeyframeCodec\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\"\xb8\x01\n\x0bMotionFrame\x12\x13\n\x0b\x66rame_index\x18\x01 \x01(\r\x12\x14\n\x0ctimestamp_us\x18\x02 \x01(\x04\x12\"\n\x06\x63oding\x18\x03 \x01(\x0e\x32\x12.avfr.MotionCoding\x12\x0f\n\x07payload\x18\x04 \x01(\x0c\x12\x16\n\x0eself_contained\x18\x05 \x01(\x08\x12\x31\n\x0e\x63ompact_params\x18\x06 \x01(\x0b\x32\x19.avfr.CompactMotionParams\"\\\n\x0b\x41udioPacket\x12\x14\n\x0ctimestamp_us\x18\x01 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x14\n\x0csample_count\x18\x03 \x01(\r\x12\x13\n\x0bpts_samples\x18\x04 \x01(\x04\"7\n\x0b\x45ndOfStream\x12\x13\n\x0b\x66rame_count\x18\x01 \x01(\r\x12\x13\n\x0b\x64uration_us\x18\x02 \x01(\x04\"\xcf\x01\n\x06Packet\x12$\n\x06header\x18\x01 \x01(\x0b\x32\x12.avfr.StreamHeaderH\x00\x12\"\n\x08keyframe\x18\x02 \x01(\x0b\x32\x0e.avfr.KeyframeH\x00\x12#\n\x06motion\x18\x03 \x01(\x0b\x32\x11.avfr.MotionFrameH\x00\x12\"\n\x05\x61udio\x18\x04 \x01(\x0b\x32\x11.avfr.AudioPacketH\x00\x12*\n\rend_of_stream\x18\x05 \x01(\x0b\x32\x11.avfr.EndOfStreamH\x00\x42\x06\n\x04\x62ody*R\n\x0eKeypointLayout\x12\x1f\n\x1bKEYPOINT_LAYOUT_UNSPECIFIED\x10\x00\x12\x1f\n\x1bKEYPOINT_LAYOUT_XY_JACOBIAN\x10\x01*d\n\x0cMotionCoding\x12\x1d\n\x19MOTION_CODING_UNSPECIFIED\x10\x00\x12\x1a\n\x16MOTION_CODING_RAW_FP16\x10\x01\x12\x19\n\x15MOTION_CODING_COMPACT\x10\x02*\xd8\x01\n\rKeyframeCodec\x12\x1e\n\x1aKEYFRAME_CODEC_UNSPECIFIED\x10\x00\x12\x17\n\x13KEYFRAME_CODEC_JPEG\x10\x01\x12\x17\n\x13KEYFRAME_CODEC_WEBP\x10\x02\x12\x1c\n\x18KEYFRAME_CODEC_AV1_INTRA\x10\x03\x12\x1c\n\x18KEYFRAME_CODEC_VVC_INTRA\x10\x04\x12\x1a\n\x16KEYFRAME_CODEC_JPEG_XL\x10\x05\x12\x1d\n\x19KEYFRAME_CODEC_HEVC_INTRA\x10\x06*8\n\nAudioCodec\x12\x14\n\x10\x41UDIO_CODEC_NONE\x10\x00\x12\x14\n\x10\x41UDIO_CODEC_OPUS\x10\x01*\x8d\x01\n\rPictureOrigin\x12\x1e\n\x1aPICTURE_ORIGIN_UNSPECIFIED\x10\x00\x12*\n&PICTURE_ORIGIN_SYNTHESISED_FROM_CAMERA\x10\x01\x12\x30\n,PICTURE_ORIGIN_SYNTHESISED_FROM_CHOSEN_PHOTO\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\navfr.proto\x12\x04\x61vfr\"a\n\x13\x43ompactMotionParams\x12\x19\n\x11position_step_inv\x18\x01 \x01(\r\x12\x19\n\x11jacobian_step_inv\x18\x02 \x01(\r\x12\x14\n\x0cintra_period\x18\x03 \x01(\r\"\xfe\x03\n\x0cStreamHeader\x12\x16\n\x0e\x66ormat_version\x18\x01 \x01(\r\x12\x10\n\x08model_id\x18\x02 \x01(\t\x12\x14\n\x0cmodel_sha256\x18\x03 \x01(\t\x12\r\n\x05width\x18\x04 \x01(\r\x12\x0e\n\x06height\x18\x05 \x01(\r\x12\x0f\n\x07\x66ps_num\x18\x06 \x01(\r\x12\x0f\n\x07\x66ps_den\x18\x07 \x01(\r\x12\x15\n\rnum_keypoints\x18\x08 \x01(\r\x12-\n\x0fkeypoint_layout\x18\t \x01(\x0e\x32\x14.avfr.KeypointLayout\x12)\n\rmotion_coding\x18\n \x01(\x0e\x32\x12.avfr.MotionCoding\x12%\n\x0b\x61udio_codec\x18\x0b \x01(\x0e\x32\x10.avfr.AudioCodec\x12\x19\n\x11\x61udio_sample_rate\x18\x0c \x01(\r\x12\x16\n\x0e\x61udio_channels\x18\r \x01(\r\x12\x15\n\raudio_bitrate\x18\x0e \x01(\r\x12+\n\x0ekeyframe_codec\x18\x0f \x01(\x0e\x32\x13.avfr.KeyframeCodec\x12\x31\n\x0e\x63ompact_motion\x18\x10 \x01(\x0b\x32\x19.avfr.CompactMotionParams\x12+\n\x0epicture_origin\x18\x11 \x01(\x0e\x32\x13.avfr.PictureOrigin\"g\n\x08Keyframe\x12\x13\n\x0b\x66rame_index\x18\x01 \x01(\r\x12\x14\n\x0ctimestamp_us\x18\x02 \x01(\x04\x12\"\n\x05\x63odec\x18\x03 \x01(\x0e\x32\x13.avfr.KeyframeCodec\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\"\xce\x01\n\x0bMotionFrame\x12\x13\n\x0b\x66rame_index\x18\x01 \x01(\r\x12\x14\n\x0ctimestamp_us\x18\x02 \x01(\x04\x12\"\n\x06\x63oding\x18\x03 \x01(\x0e\x32\x12.avfr.MotionCoding\x12\x0f\n\x07payload\x18\x04 \x01(\x0c\x12\x16\n\x0eself_contained\x18\x05 \x01(\x08\x12\x31\n\x0e\x63ompact_params\x18\x06 \x01(\x0b\x32\x19.avfr.CompactMotionParams\x12\x14\n\x0crun_payloads\x18\x07 \x03(\x0c\"n\n\x0b\x41udioPacket\x12\x14\n\x0ctimestamp_us\x18\x01 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x14\n\x0csample_count\x18\x03 \x01(\r\x12\x13\n\x0bpts_samples\x18\x04 \x01(\x04\x12\x10\n\x08run_data\x18\x05 \x03(\x0c\"7\n\x0b\x45ndOfStream\x12\x13\n\x0b\x66rame_count\x18\x01 \x01(\r\x12\x13\n\x0b\x64uration_us\x18\x02 \x01(\x04\"\xcf\x01\n\x06Packet\x12$\n\x06header\x18\x01 \x01(\x0b\x32\x12.avfr.StreamHeaderH\x00\x12\"\n\x08keyframe\x18\x02 \x01(\x0b\x32\x0e.avfr.KeyframeH\x00\x12#\n\x06motion\x18\x03 \x01(\x0b\x32\x11.avfr.MotionFrameH\x00\x12\"\n\x05\x61udio\x18\x04 \x01(\x0b\x32\x11.avfr.AudioPacketH\x00\x12*\n\rend_of_stream\x18\x05 \x01(\x0b\x32\x11.avfr.EndOfStreamH\x00\x42\x06\n\x04\x62ody*R\n\x0eKeypointLayout\x12\x1f\n\x1bKEYPOINT_LAYOUT_UNSPECIFIED\x10\x00\x12\x1f\n\x1bKEYPOINT_LAYOUT_XY_JACOBIAN\x10\x01*d\n\x0cMotionCoding\x12\x1d\n\x19MOTION_CODING_UNSPECIFIED\x10\x00\x12\x1a\n\x16MOTION_CODING_RAW_FP16\x10\x01\x12\x19\n\x15MOTION_CODING_COMPACT\x10\x02*\xd8\x01\n\rKeyframeCodec\x12\x1e\n\x1aKEYFRAME_CODEC_UNSPECIFIED\x10\x00\x12\x17\n\x13KEYFRAME_CODEC_JPEG\x10\x01\x12\x17\n\x13KEYFRAME_CODEC_WEBP\x10\x02\x12\x1c\n\x18KEYFRAME_CODEC_AV1_INTRA\x10\x03\x12\x1c\n\x18KEYFRAME_CODEC_VVC_INTRA\x10\x04\x12\x1a\n\x16KEYFRAME_CODEC_JPEG_XL\x10\x05\x12\x1d\n\x19KEYFRAME_CODEC_HEVC_INTRA\x10\x06*8\n\nAudioCodec\x12\x14\n\x10\x41UDIO_CODEC_NONE\x10\x00\x12\x14\n\x10\x41UDIO_CODEC_OPUS\x10\x01*\x8d\x01\n\rPictureOrigin\x12\x1e\n\x1aPICTURE_ORIGIN_UNSPECIFIED\x10\x00\x12*\n&PICTURE_ORIGIN_SYNTHESISED_FROM_CAMERA\x10\x01\x12\x30\n,PICTURE_ORIGIN_SYNTHESISED_FROM_CHOSEN_PHOTO\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'avfr_pb2', _globals)
 if _descriptor._USE_C_DESCRIPTORS == False:
   DESCRIPTOR._options = None
-  _globals['_KEYPOINTLAYOUT']._serialized_start=1285
-  _globals['_KEYPOINTLAYOUT']._serialized_end=1367
-  _globals['_MOTIONCODING']._serialized_start=1369
-  _globals['_MOTIONCODING']._serialized_end=1469
-  _globals['_KEYFRAMECODEC']._serialized_start=1472
-  _globals['_KEYFRAMECODEC']._serialized_end=1688
-  _globals['_AUDIOCODEC']._serialized_start=1690
-  _globals['_AUDIOCODEC']._serialized_end=1746
-  _globals['_PICTUREORIGIN']._serialized_start=1749
-  _globals['_PICTUREORIGIN']._serialized_end=1890
+  _globals['_KEYPOINTLAYOUT']._serialized_start=1325
+  _globals['_KEYPOINTLAYOUT']._serialized_end=1407
+  _globals['_MOTIONCODING']._serialized_start=1409
+  _globals['_MOTIONCODING']._serialized_end=1509
+  _globals['_KEYFRAMECODEC']._serialized_start=1512
+  _globals['_KEYFRAMECODEC']._serialized_end=1728
+  _globals['_AUDIOCODEC']._serialized_start=1730
+  _globals['_AUDIOCODEC']._serialized_end=1786
+  _globals['_PICTUREORIGIN']._serialized_start=1789
+  _globals['_PICTUREORIGIN']._serialized_end=1930
   _globals['_COMPACTMOTIONPARAMS']._serialized_start=20
   _globals['_COMPACTMOTIONPARAMS']._serialized_end=117
   _globals['_STREAMHEADER']._serialized_start=120
@@ -38,11 +38,11 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _globals['_KEYFRAME']._serialized_start=632
   _globals['_KEYFRAME']._serialized_end=735
   _globals['_MOTIONFRAME']._serialized_start=738
-  _globals['_MOTIONFRAME']._serialized_end=922
-  _globals['_AUDIOPACKET']._serialized_start=924
-  _globals['_AUDIOPACKET']._serialized_end=1016
-  _globals['_ENDOFSTREAM']._serialized_start=1018
-  _globals['_ENDOFSTREAM']._serialized_end=1073
-  _globals['_PACKET']._serialized_start=1076
-  _globals['_PACKET']._serialized_end=1283
+  _globals['_MOTIONFRAME']._serialized_end=944
+  _globals['_AUDIOPACKET']._serialized_start=946
+  _globals['_AUDIOPACKET']._serialized_end=1056
+  _globals['_ENDOFSTREAM']._serialized_start=1058
+  _globals['_ENDOFSTREAM']._serialized_end=1113
+  _globals['_PACKET']._serialized_start=1116
+  _globals['_PACKET']._serialized_end=1323
 # @@protoc_insertion_point(module_scope)

@@ -23,7 +23,7 @@ import torch
 from codec import defaults
 from codec.audio_features import AudioFeatureConfig, log_mel, mel_window, silence_window
 from codec.bitstream import motion as motion_coding
-from codec.bitstream.container import AvfrReader, DamagedRange
+from codec.bitstream.container import AvfrReader
 from codec.bitstream.damage import DamagePlan, plan_damage
 from codec.bitstream.index import StreamIndex
 from codec.errors import StreamError
@@ -253,7 +253,7 @@ def read_stream_audio(path: Path, header: avfr_pb2.StreamHeader, max_seconds: fl
     try:
         for record in AvfrReader(path, resync=True).records():
             if record.damage_before is not None:
-                timing.damaged(_audio_packets_in(record.damage_before))
+                timing.damaged(record.damage_before.audio_packets)
             placed = []
             if record.kind == "audio":
                 audio = record.packet.audio
@@ -274,10 +274,6 @@ def read_stream_audio(path: Path, header: avfr_pb2.StreamHeader, max_seconds: fl
     for s, c in chunks:
         pcm[s : s + len(c)] = c
     return pcm, error
-
-
-def _audio_packets_in(damage: DamagedRange) -> int | None:
-    return None if damage.kinds is None else damage.kinds.count("audio")
 
 
 def read_header(path: Path) -> avfr_pb2.StreamHeader:

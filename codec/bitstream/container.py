@@ -2,7 +2,7 @@
 
 Byte layout (all integers little-endian)::
 
-    preamble   8 bytes   b"AVFR" | u16 format version (2; 1 is still read) | u16 flags (0; reserved)
+    preamble   8 bytes   b"AVFR" | u16 format version (3; 1 and 2 are still read) | u16 flags (0; reserved)
     record*    varint N  length of the serialized Packet (protobuf base-128 varint, 1-4 bytes)
                N bytes   avfr_pb2.Packet, serialized
                4 bytes   u32 CRC-32 (zlib/IEEE) over the varint bytes and the N packet bytes
@@ -13,6 +13,12 @@ covers the length too, so a damaged length is caught instead of sending the read
 varint keeps the framing at 5-6 bytes per packet (75 packets/s at 25 fps with 20 ms audio).
 There is no index or trailer: ``codec/bitstream/index.py`` builds one by scanning, which is
 fast at these sizes and works on a file cut anywhere.
+
+Version 3 gathers consecutive predicted motion frames, and consecutive 20 ms speech packets,
+into runs: one record each, ~2 bytes a further frame instead of a record's ~12
+(``codec/bitstream/runs.py`` says what may join a run and why). The reader expands a run back
+into the packets that were gathered, so what it yields is what the sender sent; a run's
+records sit after the packets written while it was open.
 
 Resync (``AvfrReader(..., resync=True)``): damage in the middle of a file (a flipped byte, a
 broken length field, a run of garbage) costs only the records it hit. The reader scans on from
@@ -43,12 +49,16 @@ from typing import BinaryIO, Iterator
 
 from google.protobuf.message import DecodeError
 
+from codec.bitstream.runs import MIN_RUN_MEMBER_BYTES, RunGatherer, expand, run_problem
 from codec.errors import OutputExistsError, StreamError
 from proto import avfr_pb2
 
 MAGIC = b"AVFR"
-FORMAT_VERSION = 2  # 2: audio packets may leave their timing implied (proto/avfr.proto, AudioPacket)
-SUPPORTED_VERSIONS = frozenset({1, 2})
+# 2: audio packets may leave their timing implied (proto/avfr.proto, AudioPacket); 3: runs
+FORMAT_VERSION = 3
+RUNLESS_VERSION = 2  # what a writer without runs writes (readable by avfr before runs)
+SUPPORTED_VERSIONS = frozenset({1, 2, 3})
+FIRST_RUN_VERSION = 3
 _PREAMBLE = struct.Struct("<4sHH")
 PREAMBLE_BYTES = _PREAMBLE.size  # 8
 CRC_BYTES = 4
@@ -142,8 +152,11 @@ def parse_packet(data: bytes, where: str = "packet") -> avfr_pb2.Packet:
 class AvfrWriter:
     """Appends packets to an .avfr file, one flushed record at a time.
 
-    Memory stays at one packet. Refuses an existing path unless ``overwrite``; a
-    ``with`` block that raises removes the partial file (pass ``keep_partial=True`` to keep
+    Memory stays at one packet, or with ``runs`` (the default: format version 3) at the open
+    runs (``codec/bitstream/runs.py``: at most 2 s of motion and 1 s of speech), which reach
+    the file when they close or at :meth:`close`. ``runs=False`` writes version 2, one record
+    per packet, for readers from before runs. Refuses an existing path unless ``overwrite``;
+    a ``with`` block that raises removes the partial file (pass ``keep_partial=True`` to keep
     it, e.g. when recording a live call where the part up to a crash is worth having).
     """
 
@@ -153,14 +166,16 @@ class AvfrWriter:
         overwrite: bool = False,
         keep_partial: bool = False,
         max_packet_bytes: int = MAX_PACKET_BYTES,
+        runs: bool = True,
     ) -> None:
         self.max_packet_bytes = max_packet_bytes
         self.keep_partial = keep_partial
         self.path: Path | None = None
         self.packets_written = 0
         self.bytes_written = 0
+        self._runs = RunGatherer() if runs else None
         self._file = self._open(target, overwrite)
-        self._put(preamble())
+        self._put(preamble(FORMAT_VERSION if runs else RUNLESS_VERSION))
 
     def _open(self, target: Source, overwrite: bool) -> BinaryIO:
         if hasattr(target, "write"):
@@ -179,21 +194,34 @@ class AvfrWriter:
         self.bytes_written += len(data)
 
     def write(self, packet: avfr_pb2.Packet) -> int:
-        """Append one packet; returns the bytes it took on disk (framing included)."""
+        """Append one packet; returns the bytes written now (framing included): with runs,
+        0 for a packet that joined an open run, and a closed run's whole record with the
+        packet that closed it."""
         if self._file is None:
             raise ValueError("write to a closed AvfrWriter")
-        record = encode_record(packet, self.max_packet_bytes)
-        self._put(record)
+        if packet.WhichOneof("body") is None:
+            raise ValueError("refusing to write a Packet with no body set")
+        ready = self._runs.add(packet) if self._runs is not None else [packet]
         self.packets_written += 1
-        return len(record)
+        return self._put_records(ready)
+
+    def _put_records(self, packets: list[avfr_pb2.Packet]) -> int:
+        records = b"".join(encode_record(p, self.max_packet_bytes) for p in packets)
+        if records:
+            self._put(records)
+        return len(records)
 
     def close(self) -> None:
+        """Write the open runs, then close (a file the caller handed in stays open)."""
+        if self._file is not None and self._runs is not None:
+            self._put_records(self._runs.flush())
         if self._file is not None and self.path is not None:
             self._file.close()
         self._file = None
 
     def abort(self) -> None:
         """Close and delete the file: for an encode that turned out to have nothing to send."""
+        self._runs = None
         self.close()
         if self.path is not None:
             self.path.unlink(missing_ok=True)
@@ -226,6 +254,8 @@ class DamagedRange:
     ``kinds``: the packet kinds it held, when the length fields inside it still frame it
     exactly into records (a flipped byte in a packet's body leaves them so); None when they
     do not (a damaged length field, garbage), and then nothing is known of what it held.
+    In a file with runs (``runs``) a kind is a record's, which may have held many packets;
+    ``frame_bytes`` is then what one frame can take at the least.
     """
 
     start: int  # byte offset of the first record that failed
@@ -233,26 +263,45 @@ class DamagedRange:
     after_index: int  # intact packets before it
     reason: str  # why the record at ``start`` was refused
     kinds: tuple[str, ...] | None = None
+    runs: bool = False
 
     @property
     def size(self) -> int:
         return self.end - self.start
 
+    @property
+    def audio_packets(self) -> int | None:
+        """Audio packets it held, when that is known: its records are still framed and, in a
+        file with runs, none of them is audio (a speech run's length is unknown)."""
+        if self.kinds is None or (self.runs and "audio" in self.kinds):
+            return None
+        return self.kinds.count("audio")
+
+    @property
+    def frame_bytes(self) -> int:
+        """The fewest bytes one motion frame can take in the range (bounds the frames it held)."""
+        return MIN_RUN_MEMBER_BYTES if self.runs else MIN_RECORD_BYTES
+
 
 @dataclass(frozen=True)
 class Record:
-    """One intact record, with where it sits in the file (for seeking and accounting)."""
+    """One intact packet, with where its record sits in the file (for seeking and accounting).
+
+    A run's record (format version 3) yields one Record per packet it holds, all at the
+    record's offset: the first carries the framing (``framed``), each packet its own share
+    of the serialized bytes, so the sizes of a run's Records add up to the record's."""
 
     index: int  # 0 = first intact packet after the preamble
-    offset: int  # byte offset of its length field
-    length_bytes: int  # size of the varint length field
-    packet_bytes: int  # size of the serialized Packet
+    offset: int  # byte offset of its (run's) record's length field
+    length_bytes: int  # size of the varint length field (0 for a run's later packets)
+    packet_bytes: int  # bytes of the serialized record that are this packet's
     packet: avfr_pb2.Packet
     damage_before: DamagedRange | None = None  # the damaged bytes a resyncing reader skipped to reach it
+    framed: bool = True  # the record's length field and CRC are counted here
 
     @property
     def size(self) -> int:
-        return self.length_bytes + self.packet_bytes + CRC_BYTES
+        return self.length_bytes + self.packet_bytes + (CRC_BYTES if self.framed else 0)
 
     @property
     def kind(self) -> str | None:
@@ -322,9 +371,23 @@ class AvfrReader:
                     record = self._resync(f, offset, index, err)
                 if record is None:
                     return
-                yield record
+                parts = self._expand(record)
+                yield from parts
                 offset = record.offset + record.size
-                index += 1
+                index += len(parts)
+
+    def _expand(self, record: Record) -> list[Record]:
+        """The packets of a run's record (version 3), each as its own Record; else the record."""
+        if self.version is None or self.version < FIRST_RUN_VERSION:
+            return [record]
+        parts = expand(record.packet)
+        if len(parts) == 1:
+            return [record]
+        (head, head_bytes), rest = parts[0], parts[1:]
+        out = [replace(record, packet=head, packet_bytes=head_bytes)]
+        for i, (packet, share) in enumerate(rest, start=1):
+            out.append(Record(record.index + i, record.offset, 0, share, packet, framed=False))
+        return out
 
     def _read_preamble(self, f: BinaryIO) -> None:
         head = f.read(PREAMBLE_BYTES)
@@ -371,6 +434,9 @@ class AvfrReader:
             packet = parse_packet(payload, where)
         except StreamError as err:
             raise RecordDamage(str(err), "not a valid avfr packet") from None
+        problem = run_problem(packet) if self.version is not None and self.version >= FIRST_RUN_VERSION else None
+        if problem is not None:
+            raise RecordDamage(f"{where} holds {problem}: the file is damaged there, the {index} packet(s) before it are intact", problem)
         return Record(index, offset, len(head_bytes), length, packet)
 
     def _read_varint(self, f: BinaryIO, where: str, index: int, offset: int) -> tuple[int, bytes] | None:
@@ -405,7 +471,8 @@ class AvfrReader:
             raise damage
         kinds = self._framed_kinds(f, damaged_at, found.offset)
         f.seek(self._base + found.offset + found.size)
-        return replace(found, damage_before=DamagedRange(damaged_at, found.offset, index, damage.reason, kinds))
+        runs = self.version is not None and self.version >= FIRST_RUN_VERSION
+        return replace(found, damage_before=DamagedRange(damaged_at, found.offset, index, damage.reason, kinds, runs))
 
     def _next_intact(self, f: BinaryIO, start: int, index: int) -> Record | None:
         """Scan from ``start`` in windows: a quick structural test on each candidate offset,

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from codec.bitstream.container import MIN_RECORD_BYTES, DamagedRange
+from codec.bitstream.container import DamagedRange
 from codec.bitstream.index import IndexEntry
 
 _KIND_NAMES = {"end_of_stream": "end-of-stream"}
@@ -40,8 +40,8 @@ class DamageCost:
 
     @property
     def audio_packets(self) -> int | None:
-        """Audio packets it held, when its records are still framed (None: unknown)."""
-        return None if self.damage.kinds is None else self.damage.kinds.count("audio")
+        """Audio packets it held, when that is known (None: unknown)."""
+        return self.damage.audio_packets
 
     def line(self) -> str:
         """One line for a user: where, why, what it held and which frames it cost."""
@@ -54,7 +54,9 @@ class DamageCost:
             return "contents unknown" + (", may have held a keyframe" if self.keyframe else "")
         counts = {k: kinds.count(k) for k in dict.fromkeys(kinds)}
         held = ", ".join(f"{n} {_KIND_NAMES.get(k, k)}" for k, n in counts.items())
-        return f"it held {held} packet{'s' if len(kinds) > 1 else ''}"
+        runs = self.damage.runs and any(k in ("motion", "audio") for k in kinds)
+        unit = "record" if runs else "packet"  # a motion or speech record of a file with runs may hold many
+        return f"it held {held} {unit}{'s' if len(kinds) > 1 else ''}"
 
     def _cost(self) -> str:
         frames = f"frames {frame_ranges(self.frames)} held ({len(self.frames)})" if self.frames else "no frame lost"
@@ -138,7 +140,7 @@ def _charge_lost(ranges: list[DamageCost], last_frame: int, next_frame: int) -> 
     swallowed, charged to the first range between them; 0 when no damage lies between."""
     if not ranges:
         return 0
-    capacity = sum(c.damage.size for c in ranges) // MIN_RECORD_BYTES
+    capacity = sum(c.damage.size // c.damage.frame_bytes for c in ranges)
     lost = max(0, min(next_frame - last_frame - 1, capacity))
     ranges[0].frames.extend(range(last_frame + 1, last_frame + 1 + lost))
     ranges[0].lost_frames += lost

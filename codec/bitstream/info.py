@@ -8,7 +8,7 @@ size by construction, and the motion part is exactly what the motion coder produ
 
 Part of the overhead exists only because the stream carries speech: the framing of every
 audio record (length, CRC, tags, timestamp) and the header's audio fields. It is counted
-exactly (``audio_framing``, each record re-serialised) so that "video" can mean what a video
+exactly (``audio_framing``, from each record's bytes; a speech run's share) so that "video" can mean what a video
 codec would be charged for: ``video = keyframes + motion + overhead - audio_framing``. At 50
 audio packets a second this framing is most of the overhead.
 
@@ -143,8 +143,8 @@ def describe_file(path: Path) -> StreamInfo:
     reader = AvfrReader(path, resync=True)
     header_seen = False
     try:
-        for packet in reader:
-            kind = packet.WhichOneof("body")
+        for record in reader.records():
+            packet, kind = record.packet, record.kind
             if kind == "header":
                 _read_header(info, packet.header)
                 header_seen = True
@@ -157,7 +157,7 @@ def describe_file(path: Path) -> StreamInfo:
             elif kind == "audio":
                 info.audio_packets += 1
                 info.bytes["audio"] += len(packet.audio.data)
-            info.audio_framing += audio_framing(packet)
+            info.audio_framing += audio_framing(record)
     except StreamError as err:
         if not header_seen:
             raise
@@ -175,12 +175,13 @@ def describe_file(path: Path) -> StreamInfo:
 AUDIO_HEADER_FIELDS = ("audio_codec", "audio_sample_rate", "audio_channels", "audio_bitrate")
 
 
-def audio_framing(packet: avfr_pb2.Packet) -> int:
-    """Bytes this record spends on the speech beyond the Opus payload: an audio record's whole
-    framing, or what the audio fields add to the header record; 0 for any other record."""
-    kind = packet.WhichOneof("body")
+def audio_framing(record: Record) -> int:
+    """Bytes this packet spends on the speech beyond the Opus payload: an audio packet's share
+    of its record beyond the data, or what the audio fields add to the header record; 0 for
+    any other packet."""
+    packet, kind = record.packet, record.kind
     if kind == "audio":
-        return len(encode_record(packet)) - len(packet.audio.data)
+        return record.size - len(packet.audio.data)
     if kind == "header" and packet.header.audio_codec != avfr_pb2.AUDIO_CODEC_NONE:
         bare = avfr_pb2.Packet()
         bare.CopyFrom(packet)

@@ -23,6 +23,18 @@ def stream(tmp_path_factory: pytest.TempPathFactory, dev_clip: Path) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def stream_v2(stream: Path) -> Path:
+    """The same packets one record each (format version 2): damage to one packet at a time."""
+    from codec.bitstream.container import AvfrReader, AvfrWriter
+
+    out = stream.with_name("clip-v2.avfr")
+    with AvfrWriter(out, runs=False) as writer:
+        for packet in AvfrReader(stream):
+            writer.write(packet)
+    return out
+
+
 def decode(path: Path, batch_size: int) -> tuple[np.ndarray, DecodeReport]:
     report = DecodeReport(output=path)
     frames = list(decode_frames(path, DecodeOptions(device="cpu", batch_size=batch_size), report))
@@ -104,9 +116,9 @@ def damage_record(path: Path, out: Path, kind: str, nth: int, edit=None) -> tupl
     return record.offset, record.offset + record.size
 
 
-def test_a_damaged_motion_packet_costs_only_the_frames_that_depend_on_it(stream: Path, intact_frames: np.ndarray, tmp_path: Path) -> None:
+def test_a_damaged_motion_packet_costs_only_the_frames_that_depend_on_it(stream_v2: Path, intact_frames: np.ndarray, tmp_path: Path) -> None:
     damaged = tmp_path / "damaged.avfr"
-    start, end = damage_record(stream, damaged, "motion", 3)  # self-contained frames: 0, 10 (intra period 10)
+    start, end = damage_record(stream_v2, damaged, "motion", 3)  # self-contained frames: 0, 10 (intra period 10)
     frames, report = decode(damaged, 8)
     assert len(frames) == report.frames == FRAMES and report.stopped_at is None
     assert report.frames_held == 7 and len(report.damage) == 1
@@ -115,6 +127,21 @@ def test_a_damaged_motion_packet_costs_only_the_frames_that_depend_on_it(stream:
     kept = [*range(3), *range(10, FRAMES)]
     assert np.abs(frames[kept].astype(int) - intact_frames[kept].astype(int)).max() <= 2
     assert all(np.array_equal(frames[i], frames[2]) for i in range(3, 10))  # held at the last good picture
+
+
+def test_a_damaged_motion_run_costs_its_frames_up_to_the_next_self_contained_one(stream: Path, intact_frames: np.ndarray, tmp_path: Path) -> None:
+    damaged = tmp_path / "damaged.avfr"
+    runs = [r for r in records_of(stream) if r.kind == "motion" and r.framed]
+    assert [r.packet.motion.frame_index for r in runs] == [0, 10]  # one record per intra period
+    nth = next(i for i, r in enumerate(records_of(stream)) if r.kind == "motion" and r.packet.motion.frame_index == 10)
+    start, _ = damage_record(stream, damaged, "motion", sum(r.kind == "motion" for r in records_of(stream)[:nth]))
+    end = min(r.offset for r in records_of(stream) if r.offset > start)  # the whole run's record
+    frames, report = decode(damaged, 8)
+    assert len(frames) == report.frames == FRAMES and report.stopped_at is None
+    assert report.damage[0].startswith(f"bytes {start}-{end - 1} are damaged (CRC check failed; it held 1 motion record)")
+    assert "frames 10-19 held (10)" in report.damage[0]
+    assert np.abs(frames[:10].astype(int) - intact_frames[:10].astype(int)).max() <= 2
+    assert all(np.array_equal(frames[i], frames[9]) for i in range(10, FRAMES))
 
 
 def test_damage_to_the_only_keyframe_leaves_nothing_to_render(stream: Path, tmp_path: Path) -> None:
@@ -129,9 +156,10 @@ def test_damage_to_the_only_keyframe_leaves_nothing_to_render(stream: Path, tmp_
     assert not (tmp_path / "nokey.mp4").exists()
 
 
-def test_speech_stays_in_step_after_a_lost_audio_packet_known_or_not(stream: Path, tmp_path: Path) -> None:
+def test_speech_stays_in_step_after_a_lost_audio_packet_known_or_not(stream_v2: Path, tmp_path: Path) -> None:
     from receiver.decoder import AudioTiming, read_header, read_stream_audio
 
+    stream = stream_v2
     header = read_header(stream)
     intact, _ = read_stream_audio(stream, header)
     audio = [r for r in records_of(stream) if r.kind == "audio"]
@@ -153,6 +181,31 @@ def test_speech_stays_in_step_after_a_lost_audio_packet_known_or_not(stream: Pat
         assert np.array_equal(pcm[:lost_at], intact[:lost_at]), name
         if name != "garbage":
             assert np.abs(pcm[lost_at : lost_at + 320]).max() == 0, name  # the lost packet is silence
+
+
+def test_speech_stays_in_step_after_a_lost_speech_run(dev_clip: Path, tmp_path: Path) -> None:
+    from receiver.decoder import AudioTiming, read_header, read_stream_audio
+
+    stream = tmp_path / "3s.avfr"  # three speech runs at least (a timed packet opens one each second)
+    encode_file(dev_clip, stream, EncodeOptions(max_frames=75), progress=False)
+
+    header = read_header(stream)
+    intact, _ = read_stream_audio(stream, header)
+    timing = AudioTiming(header.audio_sample_rate)
+    to_pcm = 16000 / header.audio_sample_rate  # the PCM's rate against the stream's audio rate
+    placed = [(r, timing.place(r.packet.audio)[0][:2]) for r in records_of(stream) if r.kind == "audio"]
+    second = [i for i, (r, _) in enumerate(placed) if r.framed][1]
+    run = [span for r, span in placed if r.offset == placed[second][0].offset]  # the second run's packets
+    assert len(run) > 10
+    damaged = tmp_path / "run.avfr"
+    damage_record(stream, damaged, "audio", second)
+    pcm, error = read_stream_audio(damaged, header)
+    assert error is None and len(pcm) == len(intact)
+    lost_from, lost_to = round(run[0][0] * to_pcm), round((run[-1][0] + run[-1][1]) * to_pcm)
+    assert np.array_equal(pcm[:lost_from], intact[:lost_from])
+    assert np.abs(pcm[lost_from:lost_to]).max() == 0  # the run's speech is silent
+    settled = lost_to + 16000 // 5
+    assert np.abs(pcm[settled:] - intact[settled:]).max() < 0.01  # the next run is timed: in step
 
 
 # --------------------------------------------------------------------------- forged fields (fuzz findings)
