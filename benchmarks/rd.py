@@ -180,10 +180,11 @@ class RDConfig:
     def result_settings(self) -> dict[str, object]:
         """What a clip's scores depend on: a stored clip is reused only when these match. Beside
         the settings: the model file, what each preset does (the table in sender/presets.py
-        changes with measurement) and the FFmpeg/VVenC build. Where results go, how many clips
+        changes with measurement), the FFmpeg/VVenC build and the container version. Where results go, how many clips
         run, the progress bar and the FID bootstrap (run over the stored features at the end)
         do not change a clip's scores. The code's version is not matched (a docs commit would
         void a run of hours); a resumed run lists the commits that made its clips instead."""
+        from codec.bitstream.container import FORMAT_VERSION
         from codec.zoo import cached_sha256, default_model_path
 
         skip = {"data", "out", "name", "clips", "force", "progress", "keep_streams", "work", "resume", "fid_resamples"}
@@ -191,6 +192,7 @@ class RDConfig:
         settings["model"] = cached_sha256(Path(self.model or default_model_path()))
         settings["preset_settings"] = preset_labels(self.presets)
         settings["ffmpeg"] = ffmpeg_version(self)
+        settings["container_version"] = FORMAT_VERSION  # the file's framing is in every avfr rate
         return settings
 
 

@@ -201,6 +201,9 @@ def test_result_settings_match_what_changes_scores() -> None:
     assert RDConfig.smoke(clips=5, name="other", fid_resamples=7).result_settings() == base
     assert RDConfig.smoke(max_frames=13).result_settings() != base
     assert RDConfig.smoke(presets=("2k",)).result_settings() != base
+    from codec.bitstream.container import FORMAT_VERSION
+
+    assert base["container_version"] == FORMAT_VERSION  # clips stored under older framing are run again
 
 
 def test_threads_flag_sets_torch_and_vvenc() -> None:
