@@ -15,7 +15,7 @@ from codec.errors import ModelError
 from codec.model import AVFRModel, file_sha256, load_model
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-DEFAULT_MODEL = "avfr-light-256.safetensors"
+DEFAULT_MODEL = "avfr-light-256-speech.safetensors"  # light-256-speech at step 22000 (docs/light-256/README.md)
 
 
 def default_model_path() -> Path:

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # A lent GPU machine (one H200, ~15 device minutes, no MediaPipe/PyAV/librosa, no network):
-# ~7.5 minutes of training from the working tree's snapshot of the run CONFIG (default light-256-speech,
-# the line in training; light-256 ended at 14400, light-256-paint paused at 17250), then the CUDA receiver's fps.
+# ~7.5 minutes of training from the working tree's snapshot of the run CONFIG (default
+# light-256-speech-d50, the A/B in training; light-256 ended at 14400, light-256-speech at 22000,
+# the default model), then the CUDA receiver's fps.
 #
-# Before (here, once; device_pack/ is git-ignored, ~22 MiB beside the ~40 MiB that travel anyway):
+# Before (here, once; device_pack/ is git-ignored, ~16 MiB beside the ~47 MiB that travel anyway):
 #   python -m codec.training.device_pack data/prepared
 # Stop the CPU run of CONFIG first, so the snapshot in the tree is its latest (it writes it
 # every snapshot_every steps). Then, from the repository root, the device tool's call:
@@ -11,13 +12,13 @@
 # Back (files_at): CONFIG.safetensors (the fp16 G + D snapshot at the step reached),
 # model.safetensors, log.csv, train.log, sample.png, env.txt, cuda_receiver.{json,md}.
 # To continue on the CPU:
-#   cp FILES_AT/light-256-speech.safetensors codec/training/snapshot/light-256-speech.safetensors
-#   mv runs/light-256-speech/last.safetensors runs/light-256-speech/last-before-gpu.safetensors  # --resume takes last.safetensors first
-#   cp FILES_AT/log.csv runs/light-256-speech/log-gpu.csv; avfr train light-256-speech --resume  # Adam's moments restart
+#   cp FILES_AT/light-256-speech-d50.safetensors codec/training/snapshot/light-256-speech-d50.safetensors
+#   mv runs/light-256-speech-d50/last.safetensors runs/light-256-speech-d50/last-before-gpu.safetensors  # --resume takes last.safetensors first
+#   cp FILES_AT/log.csv runs/light-256-speech-d50/log-gpu.csv; avfr train light-256-speech-d50 --resume  # Adam's moments restart
 # CONFIG, BATCH, WORKERS, TRAIN_SECONDS, FPS_BATCHES, FPS_REPEATS and DEVICE override the settings below
 # (a CPU dry run: DEVICE=cpu TRAIN_SECONDS=20 BATCH=2 WORKERS=1 FPS_BATCHES=1 FPS_REPEATS=1).
 set -uo pipefail
-CONFIG=${CONFIG:-light-256-speech}
+CONFIG=${CONFIG:-light-256-speech-d50}
 OUT=${OUT:-/tmp/device-out} RUN=/tmp/$CONFIG-gpu PACK=device_pack
 export BATCH=${BATCH:-32} WORKERS=${WORKERS:-12} TRAIN_SECONDS=${TRAIN_SECONDS:-450} DEVICE=${DEVICE:-cuda} RUN PACK CONFIG
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 AVFR_CACHE=$PWD/$PACK/cache

@@ -51,7 +51,7 @@ RECEIVER_INPUTS = "receiver_inputs.safetensors"
 class PackConfig:
     """What goes into a pack; the defaults fit beside the working tree in one device run."""
 
-    max_mib: float = 22.0  # the whole pack: clips, LPIPS weights, receiver inputs (the tracked tree is ~40 MiB with three runs' snapshots; 64 MiB travel)
+    max_mib: float = 16.0  # the whole pack: clips, LPIPS weights, receiver inputs (the tracked tree is ~47 MiB with three runs' snapshots and three bundled models; 64 MiB travel)
     lpips_backbone: str = "alex"  # the training losses' (LossConfig.lpips_backbone)
     receiver_clips: int = 8  # dev clips of the fps check: its largest batch
     receiver_frames: int = 25  # driving frames per dev clip

@@ -144,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stills", type=Path, default=None, help="folder of photos for the cross-identity grid")
     parser.add_argument("--max-frames", type=int, default=100)
     parser.add_argument("--pictures", type=Path, default=Path("out/model_card"))
+    parser.add_argument("--early-label", default="", help="what --early is when it is not the same run's checkpoint (e.g. the previous default)")
     parser.add_argument("--compute", default="", help="free text: where and how long it trained")
     parser.add_argument("--history", default="", help="free text: changes made to the run while it trained")
     parser.add_argument("--pictures-only", action="store_true", help="only the grids and plots (the metrics of dev_metrics.json stand)")
@@ -225,6 +226,8 @@ def run_facts(run_dir: Path) -> dict:
         "milestones": [int(m * cfg["steps"]) for m in cfg["lr_milestones"]],  # fractions of the run, as the trainer reads them
         "losses": " + ".join(losses),
         "config": cfg["model"],
+        "overrides": ", ".join(f"`{k}`" for k, v in (cfg.get("model_overrides") or {}).items() if v is True),
+        "train_config": Path(cfg["run_dir"]).name,  # the run folder is named after its training config
         "sizes": " ".join(str(n) for n in index.get("sizes", [])),
         "warm_start": cfg.get("init_from"),
     }
@@ -238,7 +241,10 @@ def schedule_text(facts: dict, step: int) -> str:
     return f"lr x0.1 at step {', '.join(map(str, done))}" + (f" (a later drop at {', '.join(map(str, later))} was not reached)" if later else "")
 
 
-def early_label(meta_early: dict) -> str:
+def early_label(meta_early: dict, given: str = "") -> str:
+    """The early row's name: what the user said it is, else where it sits in the same run."""
+    if given:
+        return given
     return "same run at step 0 (its warm start)" if meta_early.get("train_step") == "0" else "same run, early checkpoint"
 
 
@@ -259,7 +265,7 @@ def card_text(args: argparse.Namespace, final: dict, early: dict, model) -> str:
     f, e = final["mean"], early["mean"]
     rows = [
         ("shipped model", meta.get("train_step", "?"), f["lpips"], f["psnr_db"]),
-        (early_label(meta_early), meta_early.get("train_step", "?"), e["lpips"], e["psnr_db"]),
+        (early_label(meta_early, args.early_label), meta_early.get("train_step", "?"), e["lpips"], e["psnr_db"]),
         ("repeat the keyframe (no motion)", "-", f["repeat_keyframe_lpips"], f["repeat_keyframe_psnr_db"]),
     ]
     table = "\n".join(f"| {n} | {s} | {lp:.4f} | {ps:.2f} |" for n, s, lp, ps in rows)
@@ -269,13 +275,13 @@ def card_text(args: argparse.Namespace, final: dict, early: dict, model) -> str:
 
 The default model bundled with avfr (`codec/weights/{args.model.name}`, fp16).
 
-- **Network**: AVFR-GAN as in `docs/MODEL.md`, configuration `{facts["config"]}` ({size}x{size},
+- **Network**: AVFR-GAN as in `docs/MODEL.md`, configuration `{facts["config"]}`{f" with {facts['overrides']}" if facts["overrides"] else ""} ({size}x{size},
   10 keypoints with Jacobians), {count_parameters(model) / 1e6:.2f} M parameters (receiver side).
 - **Data**: `avfr prepare ../shared/data/talking-heads/train/ DIR --sizes {facts["sizes"]}`:
   {facts["clips"]} clips of {facts["identities"]} identities ({facts["frames"]} frames of 25 fps face crops,
   {facts["skipped"]} clips skipped for want of a face), sampling balanced by identity. Research-only
   data: no frame of it is in this repository.
-- **Training**: `avfr train {facts["config"]}`: Adam {facts["lr"]:g}, betas 0.5/0.999, {schedule_text(facts, step)};
+- **Training**: `avfr train {facts["train_config"]}`: Adam {facts["lr"]:g}, betas 0.5/0.999, {schedule_text(facts, step)};
   {facts["losses"]}; {gan_text(facts, step)}; {step} steps of batch {facts["batch"]}{warm_start_text(facts)}.
   Compute: {args.compute or "see the closing notes"}.{history}
 - **Loss curves**: `loss_curves.png` beside this file.
@@ -295,7 +301,7 @@ Per-clip values: `dev_metrics.json`.
 
 ## The mouth and the eyes
 
-{face_table(final, early, meta.get("train_step", "?"), meta_early.get("train_step", "?"))}
+{face_table(final, early, meta.get("train_step", "?"), f"{early_label(meta_early, args.early_label)} (step {meta_early.get('train_step', '?')})")}
 
 Measures (`codec/face_measures.py`), on the driving frames: the mouth opening is the inner-lip
 gap (MediaPipe face-mesh points 13-14) over the eye-corner distance (33-263), the eye opening
@@ -332,7 +338,7 @@ The other grids show faces from research-only clips, so they are not committed; 
 """
 
 
-def face_table(final: dict, early: dict, step: object, early_step: object) -> str:
+def face_table(final: dict, early: dict, step: object, early_name: str) -> str:
     """Speech clips' face measures: the shipped model with speech and with silence, its early
     checkpoint, the still keyframe, and the targets."""
     f, e = final["mean"], early["mean"]
@@ -340,7 +346,7 @@ def face_table(final: dict, early: dict, step: object, early_step: object) -> st
     rows = [
         ("shipped model, with the clip's speech", [f.get(f"speech_clips_{k}") for k in cols]),
         ("shipped model, with silence instead", [f.get(f"speech_clips_{k}_without_speech") for k in cols]),
-        (f"same run, early checkpoint (step {early_step}), with speech", [e.get(f"speech_clips_{k}") for k in cols]),
+        (f"{early_name}, with speech", [e.get(f"speech_clips_{k}") for k in cols]),
         ("repeat the keyframe (no motion)", [f.get(f"speech_clips_repeat_keyframe_{k}") for k in cols]),
     ]
     t = TARGETS

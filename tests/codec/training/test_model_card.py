@@ -30,8 +30,9 @@ def test_the_cards_mouth_verdicts_follow_the_numbers() -> None:
     assert "+10.0%" in good and "(lower)" in good and "does measurable good" in good
     bad = "\n".join(face_reading(_means(0.39, 0.25, 0.100, 0.40, 0.101)))
     assert bad.count("NOT met") == 3 and "NOT lower" in bad and "barely moves" in bad and "not yet do measurable good" in bad
-    table = face_table({"mean": _means(0.85, 0.9, 0.1, 0.6, 0.11)}, {"mean": {}}, 4000, 400)
+    table = face_table({"mean": _means(0.85, 0.9, 0.1, 0.6, 0.11)}, {"mean": {}}, 4000, "the previous default (step 400)")
     assert "| shipped model, with the clip's speech | 0.850 | 0.900 | 0.500 | 0.700 | 0.1000 |" in table
+    assert "| the previous default (step 400), with speech |" in table
     assert "n/a" in table  # the early checkpoint's measures were not given
 
 
