@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from benchmarks.rd import FACE_METRICS, METRICS, main
-from codec.bitstream.container import PREAMBLE_BYTES, AvfrReader, encode_varint
+from codec.bitstream.container import PREAMBLE_BYTES, AvfrReader, decode_varint, encode_varint
 from codec.bitstream.info import describe_file
 from codec.zoo import default_model_path
 
@@ -98,19 +98,24 @@ def test_vvc_points_have_bits_and_commands(smoke: dict) -> None:
 
 
 def _audio_framing(path: Path) -> int:
-    """Independent count: per audio record, varint + serialized packet + CRC minus the Opus bytes;
+    """Independent count: per audio record (a speech run's included), its length field + the
+    length it gives + CRC, read from the file's bytes, minus the Opus bytes of its packets;
     plus what the header's audio fields add to the header record."""
-    total = 0
-    for packet in AvfrReader(path):
+    data, total = path.read_bytes(), 0
+    opus: dict[int, int] = {}
+    for record in AvfrReader(path).records():
+        packet = record.packet
         if packet.HasField("audio"):
-            n = len(packet.SerializeToString())
-            total += len(encode_varint(n)) + n + 4 - len(packet.audio.data)
+            opus[record.offset] = opus.get(record.offset, 0) + len(packet.audio.data)
         elif packet.HasField("header"):
             full = len(packet.SerializeToString())
             for name in ("audio_codec", "audio_sample_rate", "audio_channels", "audio_bitrate"):
                 packet.header.ClearField(name)
             bare = len(packet.SerializeToString())
             total += (full + len(encode_varint(full))) - (bare + len(encode_varint(bare)))
+    for offset, opus_bytes in opus.items():
+        length, used = decode_varint(data, offset)
+        total += used + length + 4 - opus_bytes
     return total
 
 
