@@ -82,22 +82,23 @@ class Preset:
     summary: str
 
 
-# Measured by `python -m benchmarks.presets --clips 1 --max-frames 125` with the light-256 default
-# (benchmarks/results/presets.md): one 5 s dev clip, so the keyframe alone is ~5 kbit/s and
-# nothing reaches 2 or 4 kbit/s there; both take the cheapest candidate (the floor). On a
-# minute-long call the keyframe is paid once and every preset's rate falls (benchmarks.long_call).
+# Measured by `python -m benchmarks.presets --clips 1 --max-frames 125` with the default model
+# (light-256-speech) and container version 3 (benchmarks/results/presets.md): one 5 s dev clip,
+# so the keyframe alone is ~3 kbit/s and nothing reaches 2 or 4 kbit/s there; both take the
+# cheapest candidate (the floor). On a minute-long call the keyframe is paid once and every
+# preset's rate falls (benchmarks.long_call).
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
         Preset("2k", EncodeSettings(keyframe_quality=47, position_step_inv=32, jacobian_step_inv=8, intra_period=100),
-               6.0, "the cheapest measured: a coarse keyframe and coarse motion (the floor on a 5 s clip)"),
+               4.6, "the cheapest measured: a coarse keyframe and coarse motion (the floor on a 5 s clip)"),
         Preset("4k", EncodeSettings(keyframe_quality=47, position_step_inv=32, jacobian_step_inv=8, intra_period=100),
-               6.0, "the same as 2k: no candidate lay between them on a 5 s clip"),
-        Preset("8k", EncodeSettings(keyframe_quality=47, refresh=False), 7.2,
-               "a coarse keyframe, the default motion steps, one keyframe per call"),
-        Preset("16k", EncodeSettings(keyframe_quality=40, refresh_min_interval=2.0, refresh_psnr_drop=3.0), 13.4,
-               "a better keyframe, refreshed as soon as the picture drifts 3 dB (at most every 2 s)"),
-        Preset("30k", EncodeSettings(keyframe_quality=29, refresh_min_interval=2.0, refresh_psnr_drop=3.0), 26.4,
+               4.6, "the same as 2k: no candidate lay between them on a 5 s clip"),
+        Preset("8k", EncodeSettings(keyframe_quality=47, refresh_min_interval=2.0, refresh_psnr_drop=3.0), 8.2,
+               "a coarse keyframe, refreshed as soon as the picture drifts 3 dB (at most every 2 s)"),
+        Preset("16k", EncodeSettings(keyframe_quality=40, refresh_min_interval=2.0, refresh_psnr_drop=3.0), 12.2,
+               "a better keyframe, refreshed at a 3 dB drift (at most every 2 s)"),
+        Preset("30k", EncodeSettings(keyframe_quality=29, refresh_min_interval=2.0, refresh_psnr_drop=3.0), 25.2,
                "the default keyframe quality, refreshed at a 3 dB drift (at most every 2 s)"),
     )
 }  # fmt: skip
