@@ -35,7 +35,11 @@ def test_preset_sets_its_settings() -> None:
     assert o.keyframe_quality == s.keyframe_quality
     assert (o.compact_motion.position_step_inv, o.compact_motion.jacobian_step_inv) == (s.position_step_inv, s.jacobian_step_inv)
     assert o.refresh.enabled is (RefreshConfig().enabled if s.refresh is None else s.refresh)
-    assert PRESETS["8k"].settings.refresh is False and options_for("--preset", "8k").refresh.enabled is False
+    for name, entry in PRESETS.items():  # the refresh settings too, whatever the measured table holds
+        r, t = options_for("--preset", name).refresh, entry.settings
+        assert r.enabled is (RefreshConfig().enabled if t.refresh is None else t.refresh), name
+        assert r.min_interval_s == (RefreshConfig().min_interval_s if t.refresh_min_interval is None else t.refresh_min_interval), name
+        assert r.max_psnr_drop_db == (RefreshConfig().max_psnr_drop_db if t.refresh_psnr_drop is None else t.refresh_psnr_drop), name
 
 
 def test_explicit_flags_override_the_preset() -> None:
