@@ -144,8 +144,9 @@ def window_bits(stream: Path, fps: float, window_s: float) -> list[dict[str, flo
         if kind == "header":
             audio_rate = packet.header.audio_sample_rate or audio_rate
             frame_size = audio_rate // 50
-            add(0.0, "speech", audio_framing(record))
-            add(0.0, "video", size - audio_framing(record))
+            speech = audio_framing(record)
+            add(0.0, "speech", speech)
+            add(0.0, "video", size - speech)
         elif kind in ("keyframe", "motion"):
             add(getattr(packet, kind).frame_index / fps, "video", size)
         elif kind == "audio":

@@ -49,7 +49,7 @@ from typing import BinaryIO, Iterator
 
 from google.protobuf.message import DecodeError
 
-from codec.bitstream.runs import MIN_RUN_MEMBER_BYTES, RunGatherer, expand, run_problem
+from codec.bitstream.runs import MIN_RUN_MEMBER_BYTES, RunGatherer, expand, has_run, run_problem
 from codec.errors import OutputExistsError, StreamError
 from proto import avfr_pb2
 
@@ -58,7 +58,6 @@ MAGIC = b"AVFR"
 FORMAT_VERSION = 3
 RUNLESS_VERSION = 2  # what a writer without runs writes (readable by avfr before runs)
 SUPPORTED_VERSIONS = frozenset({1, 2, 3})
-FIRST_RUN_VERSION = 3
 _PREAMBLE = struct.Struct("<4sHH")
 PREAMBLE_BYTES = _PREAMBLE.size  # 8
 CRC_BYTES = 4
@@ -376,14 +375,16 @@ class AvfrReader:
                 offset = record.offset + record.size
                 index += len(parts)
 
+    @property
+    def _has_runs(self) -> bool:
+        """Whether the file's version may hold runs (known once the preamble is read)."""
+        return self.version is not None and self.version > RUNLESS_VERSION
+
     def _expand(self, record: Record) -> list[Record]:
         """The packets of a run's record (version 3), each as its own Record; else the record."""
-        if self.version is None or self.version < FIRST_RUN_VERSION:
+        if not (self._has_runs and has_run(record.packet)):
             return [record]
-        parts = expand(record.packet)
-        if len(parts) == 1:
-            return [record]
-        (head, head_bytes), rest = parts[0], parts[1:]
+        (head, head_bytes), *rest = expand(record.packet)
         out = [replace(record, packet=head, packet_bytes=head_bytes)]
         for i, (packet, share) in enumerate(rest, start=1):
             out.append(Record(record.index + i, record.offset, 0, share, packet, framed=False))
@@ -434,7 +435,7 @@ class AvfrReader:
             packet = parse_packet(payload, where)
         except StreamError as err:
             raise RecordDamage(str(err), "not a valid avfr packet") from None
-        problem = run_problem(packet) if self.version is not None and self.version >= FIRST_RUN_VERSION else None
+        problem = run_problem(packet) if self._has_runs else None
         if problem is not None:
             raise RecordDamage(f"{where} holds {problem}: the file is damaged there, the {index} packet(s) before it are intact", problem)
         return Record(index, offset, len(head_bytes), length, packet)
@@ -471,8 +472,7 @@ class AvfrReader:
             raise damage
         kinds = self._framed_kinds(f, damaged_at, found.offset)
         f.seek(self._base + found.offset + found.size)
-        runs = self.version is not None and self.version >= FIRST_RUN_VERSION
-        return replace(found, damage_before=DamagedRange(damaged_at, found.offset, index, damage.reason, kinds, runs))
+        return replace(found, damage_before=DamagedRange(damaged_at, found.offset, index, damage.reason, kinds, self._has_runs))
 
     def _next_intact(self, f: BinaryIO, start: int, index: int) -> Record | None:
         """Scan from ``start`` in windows: a quick structural test on each candidate offset,

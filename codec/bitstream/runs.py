@@ -41,17 +41,10 @@ _MAX_FRAME_INDEX = 2**32 - 1
 MIN_RUN_MEMBER_BYTES = 2
 
 
-def _varint_size(value: int) -> int:
-    size = 1
-    while value >= 0x80:
-        value >>= 7
-        size += 1
-    return size
-
-
 def member_bytes(data: bytes) -> int:
-    """Bytes a payload takes as a further member of a run (its tag, length and bytes)."""
-    return 1 + _varint_size(len(data)) + len(data)
+    """Bytes a payload takes as a further member of a run (its tag, length and bytes), as the
+    schema serialises it (motion's run_payloads and audio's run_data both have 1-byte tags)."""
+    return avfr_pb2.AudioPacket(run_data=[data]).ByteSize()
 
 
 def is_predicted_motion(motion: avfr_pb2.MotionFrame) -> bool:

@@ -262,10 +262,11 @@ def card_text(args: argparse.Namespace, final: dict, early: dict, model) -> str:
     step = int(meta.get("train_step", 0))
     history = f"\n  Run history: {args.history}." if args.history else ""
     meta_early = read_metadata(args.early)
+    early_name = early_label(meta_early, args.early_label)
     f, e = final["mean"], early["mean"]
     rows = [
         ("shipped model", meta.get("train_step", "?"), f["lpips"], f["psnr_db"]),
-        (early_label(meta_early, args.early_label), meta_early.get("train_step", "?"), e["lpips"], e["psnr_db"]),
+        (early_name, meta_early.get("train_step", "?"), e["lpips"], e["psnr_db"]),
         ("repeat the keyframe (no motion)", "-", f["repeat_keyframe_lpips"], f["repeat_keyframe_psnr_db"]),
     ]
     table = "\n".join(f"| {n} | {s} | {lp:.4f} | {ps:.2f} |" for n, s, lp, ps in rows)
@@ -301,7 +302,7 @@ Per-clip values: `dev_metrics.json`.
 
 ## The mouth and the eyes
 
-{face_table(final, early, meta.get("train_step", "?"), f"{early_label(meta_early, args.early_label)} (step {meta_early.get('train_step', '?')})")}
+{face_table(final, early, meta.get("train_step", "?"), f"{early_name} (step {meta_early.get('train_step', '?')})")}
 
 Measures (`codec/face_measures.py`), on the driving frames: the mouth opening is the inner-lip
 gap (MediaPipe face-mesh points 13-14) over the eye-corner distance (33-263), the eye opening
