@@ -4,7 +4,7 @@ Run: ``nice python -m benchmarks.model_cost`` (add ``--quick`` for fewer repeats
 ``benchmarks/results/model_cost.json`` and ``.md``; docs/MODEL.md quotes the table.
 
 Times are inference, batch 1, ``torch.set_num_threads(threads)``, eval mode, no_grad,
-median of ``repeats`` after a warm-up. For the default (light-256) it also times a whole training step
+median of ``repeats`` after a warm-up. For light-256 (the default's networks) it also times a whole training step
 (G forward + backward with L1 + LPIPS + equivariance + GAN, Adam step, then the D step) at
 batch 4, which is what decides whether the model trains on our 2-core CPU machines. The
 load average is recorded before and after: these machines are shared, so a high load means
@@ -24,12 +24,13 @@ from typing import Any, Callable
 import torch
 
 from benchmarks.provenance import machine
-from codec.config import load_config
-from codec.model import AVFRModel, count_flops, count_parameters, dummy_inputs, network_calls, network_modules
+from codec.config import ModelConfig, load_config
+from codec.model import AVFRModel, count_flops, count_parameters, dummy_inputs, network_calls, network_modules, read_metadata
 from codec.networks.discriminator import Discriminator
+from codec.zoo import WEIGHTS_DIR
 
 RESULTS = Path(__file__).resolve().parent / "results"
-CONFIGS = ("paper-256", "light-256", "light-128")
+CONFIGS = ("paper-256", "light-256", "light-256-speech", "light-128")
 TRAIN_CONFIG = "light-256"
 TRAIN_BATCH = 4
 
@@ -50,8 +51,17 @@ def median_ms(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> float:
     return 1000.0 * statistics.median(times)
 
 
+def config_for(name: str) -> ModelConfig:
+    """A bundled model's own config (light-256-speech is light-256 with its training config's
+    overrides, so no preset file carries it), else the named preset."""
+    bundled = WEIGHTS_DIR / f"avfr-{name}.safetensors"
+    if bundled.is_file():
+        return ModelConfig.from_json(read_metadata(bundled)["config"])
+    return load_config(name)
+
+
 def cost_of_config(name: str, repeats: int) -> dict[str, Any]:
-    cfg = load_config(name)
+    cfg = config_for(name)
     torch.manual_seed(0)
     model = AVFRModel(cfg).eval()
     calls = network_calls(model, dummy_inputs(cfg, batch=1))
