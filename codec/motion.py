@@ -26,4 +26,23 @@ def relative_keypoints(kp_source: torch.Tensor, kp_driving: torch.Tensor, kp_dri
     return join_keypoints(value, jac)
 
 
-__all__ = ["relative_keypoints"]
+def head_moved_mouth(kp_source: torch.Tensor, kp_driving: torch.Tensor, mouth: list[int]) -> torch.Tensor:
+    """``[B, len(mouth), 2]``: where the keyframe's mouth keypoints would be had only the head
+    moved (shifted by the mean motion of the other keypoints). The reference for what the
+    mouth itself does: training withholds the mouth's motion by putting its keypoints here."""
+    others = [k for k in range(kp_driving.shape[1]) if k not in mouth]
+    head_motion = (kp_driving[:, others, :2] - kp_source[:, others, :2]).mean(dim=1, keepdim=True)
+    return kp_source[:, mouth, :2] + head_motion
+
+
+def scale_mouth_motion(kp_source: torch.Tensor, kp_driving: torch.Tensor, mouth: list[int], gain: float) -> torch.Tensor:
+    """The mouth keypoints' own motion (about :func:`head_moved_mouth`) times ``gain``, the rest
+    as sent. An analysis knob (``codec.training.evaluate --mouth-gain``): it asks whether the
+    decoder opens the mouth too little because it under-responds to the lip keypoints."""
+    base = head_moved_mouth(kp_source, kp_driving, mouth)
+    out = kp_driving.clone()
+    out[:, mouth, :2] = base + gain * (kp_driving[:, mouth, :2] - base)
+    return out
+
+
+__all__ = ["head_moved_mouth", "relative_keypoints", "scale_mouth_motion"]

@@ -31,7 +31,7 @@ from codec.face_measures import FACE_KEYS, FaceComparison, FaceMeasures, mean_ov
 from codec.losses.lpips import LPIPS
 from codec.model import AVFRModel, load_model
 from codec.model_input import to_uint8_rgb
-from codec.motion import relative_keypoints
+from codec.motion import relative_keypoints, scale_mouth_motion
 from codec.progress import progress_bar
 from codec.training.dataset import PreparedDataset, read_shot_frames
 from codec.training.samples import grid
@@ -102,11 +102,13 @@ def speech_clip_names(data: Path, size: int) -> list[str]:
 
 
 @torch.no_grad()
-def reconstruct_clip(model: AVFRModel, clip: ClipFrames, batch: int = 16) -> torch.Tensor:
+def reconstruct_clip(model: AVFRModel, clip: ClipFrames, batch: int = 16, mouth_gain: float = 1.0) -> torch.Tensor:
     state = model.encode_source(clip.inputs[:1])
     out = []
     for s in range(0, len(clip.inputs), batch):
         kp = model.keypoints(clip.inputs[s : s + batch])
+        if mouth_gain != 1.0:
+            kp = scale_mouth_motion(state.keypoints, kp, model.config.mouth_keypoint_slots(), mouth_gain)
         out.append(model.reconstruct(state, kp, clip.mels[s : s + batch].float()))
     return torch.cat(out)
 
@@ -137,7 +139,13 @@ def _without_speech_keys(record: dict) -> dict:
 
 
 def evaluate_clip(
-    model: AVFRModel, clip: ClipFrames, lpips: LPIPS, faces: FaceMeasures, audio_ablation: bool, repeat_keyframe: bool = True
+    model: AVFRModel,
+    clip: ClipFrames,
+    lpips: LPIPS,
+    faces: FaceMeasures,
+    audio_ablation: bool,
+    repeat_keyframe: bool = True,
+    mouth_gain: float = 1.0,
 ) -> tuple[dict, dict]:
     """One clip's record (whole picture, face measures; with ``audio_ablation`` and speech,
     the same again rendered with silence, keys ``*_without_speech``; with ``repeat_keyframe``
@@ -145,7 +153,7 @@ def evaluate_clip(
     decoded, decoded with silence) over the driving frames."""
     real = clip.inputs[1:, :3]
     real_track = faces.track(real)
-    pred = reconstruct_clip(model, clip)
+    pred = reconstruct_clip(model, clip, mouth_gain=mouth_gain)
     face = faces.compare(real, real_track, pred[1:])
     record = clip_metrics(pred, clip.inputs, lpips) | face.summary() | {"has_speech": clip.has_speech}
     if repeat_keyframe:
@@ -153,7 +161,7 @@ def evaluate_clip(
         record |= {f"repeat_keyframe_{k}": still[k] for k in REPEAT_FACE_KEYS}
     series = {"frame": clip.frame_indices[1:], "real": _series(real_track.openings["mouth"]), "decoded": _series(face.decoded.openings["mouth"])}
     if audio_ablation and clip.has_speech:
-        silent_pred = reconstruct_clip(model, without_speech(clip))
+        silent_pred = reconstruct_clip(model, without_speech(clip), mouth_gain=mouth_gain)
         silent: FaceComparison = faces.compare(real, real_track, silent_pred[1:])
         record |= _without_speech_keys(clip_metrics(silent_pred, clip.inputs, lpips) | silent.summary())
         series["decoded_without_speech"] = _series(silent.decoded.openings["mouth"])
@@ -186,7 +194,13 @@ def summarise(per_clip: dict[str, dict]) -> dict:
 
 
 def evaluate_model(
-    model_path: Path, data: Path, max_frames: int = 100, progress: bool = True, audio_ablation: bool = False, clip_names: Sequence[str] | None = None
+    model_path: Path,
+    data: Path,
+    max_frames: int = 100,
+    progress: bool = True,
+    audio_ablation: bool = False,
+    clip_names: Sequence[str] | None = None,
+    mouth_gain: float = 1.0,
 ) -> dict:
     """``audio_ablation``: also render every clip with speech as if it had none, so the card
     can say whether the audio path changes the picture at all. ``series`` in the result: each
@@ -197,8 +211,16 @@ def evaluate_model(
     clips = dev_clips(data, model.config.image_size, max_frames, clip_names)
     per_clip, series = {}, {}
     for clip in progress_bar(clips, desc="evaluate", unit="clip", disable=not progress):
-        per_clip[clip.name], series[clip.name] = evaluate_clip(model, clip, lpips, faces, audio_ablation)
-    return {"model": str(model_path), "data": str(data), "max_frames": max_frames, "mean": summarise(per_clip), "clips": per_clip, "series": series}
+        per_clip[clip.name], series[clip.name] = evaluate_clip(model, clip, lpips, faces, audio_ablation, mouth_gain=mouth_gain)
+    return {
+        "model": str(model_path),
+        "data": str(data),
+        "max_frames": max_frames,
+        "mouth_gain": mouth_gain,
+        "mean": summarise(per_clip),
+        "clips": per_clip,
+        "series": series,
+    }
 
 
 @torch.no_grad()
@@ -270,8 +292,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", type=Path, default=None, help="JSON file for the results")
     parser.add_argument("--audio-ablation", action="store_true", help="also render the clips with speech with silence instead")
     parser.add_argument("--clips", nargs="+", default=None, help="only these dev clips (ids)")
+    parser.add_argument("--mouth-gain", type=float, default=1.0, help="analysis: scale the lip keypoints' own motion by this (1: as sent)")
+    parser.add_argument("--speech-clips", action="store_true", help="only the dev clips with speech")
     args = parser.parse_args(argv)
-    results = [evaluate_model(m, args.data, args.max_frames, audio_ablation=args.audio_ablation, clip_names=args.clips) for m in args.models]
+    clips = args.clips
+    if args.speech_clips:
+        clips = [c for c in speech_clip_names(args.data, load_model(args.models[0]).config.image_size) if clips is None or c in clips]
+    results = [
+        evaluate_model(m, args.data, args.max_frames, audio_ablation=args.audio_ablation, clip_names=clips, mouth_gain=args.mouth_gain) for m in args.models
+    ]
     for r in results:
         print(summary_text(r))
     if args.output:

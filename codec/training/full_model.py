@@ -32,6 +32,7 @@ from codec.losses.landmark_flow import landmark_flow_loss
 from codec.losses.lpips import LPIPS
 from codec.losses.mouth import crop_mouth
 from codec.model import AVFRModel
+from codec.motion import head_moved_mouth
 from codec.networks.discriminator import Discriminator
 from codec.training.loss_config import LossConfig
 
@@ -78,10 +79,8 @@ class GeneratorFullModel(nn.Module):
         mouth does there; it is also what a receiver faces when motion packets are lost."""
         if self.mouth_dropout <= 0 or not self.mouth_kp:
             return kp_driving
-        others = [k for k in range(kp_driving.shape[1]) if k not in self.mouth_kp]
-        head_motion = (kp_driving[:, others, :2] - kp_source[:, others, :2]).mean(dim=1, keepdim=True)
         held = kp_source[:, self.mouth_kp].clone()
-        held[..., :2] = held[..., :2] + head_motion
+        held[..., :2] = head_moved_mouth(kp_source, kp_driving, self.mouth_kp)
         chosen = torch.rand(kp_driving.shape[0], device=kp_driving.device) < self.mouth_dropout
         out = kp_driving.clone()
         out[:, self.mouth_kp] = torch.where(chosen[:, None, None], held, kp_driving[:, self.mouth_kp])
