@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A lent GPU machine (one H200, ~15 device minutes, no MediaPipe/PyAV/librosa, no network):
 # ~7.5 minutes of training from the working tree's snapshot of the run CONFIG (default
-# light-256-speech-d50, the A/B in training; light-256 ended at 14400, light-256-speech at 22000,
-# the default model), then the CUDA receiver's fps.
+# light-256-speech, the default model's line, whose CPU schedule ended at step 22000: STEPS
+# moves the schedule's end, 40000 by default, so its lr stays 5e-5 to step 38000), then the
+# CUDA receiver's fps.
 #
 # Before (here, once; device_pack/ is git-ignored, ~16 MiB beside the ~47 MiB that travel anyway):
 #   python -m codec.training.device_pack data/prepared
@@ -12,15 +13,15 @@
 # Back (files_at): CONFIG.safetensors (the fp16 G + D snapshot at the step reached),
 # model.safetensors, log.csv, train.log, sample.png, env.txt, cuda_receiver.{json,md}.
 # To continue on the CPU:
-#   cp FILES_AT/light-256-speech-d50.safetensors codec/training/snapshot/light-256-speech-d50.safetensors
-#   mv runs/light-256-speech-d50/last.safetensors runs/light-256-speech-d50/last-before-gpu.safetensors  # --resume takes last.safetensors first
-#   cp FILES_AT/log.csv runs/light-256-speech-d50/log-gpu.csv; avfr train light-256-speech-d50 --resume  # Adam's moments restart
-# CONFIG, BATCH, WORKERS, TRAIN_SECONDS, FPS_BATCHES, FPS_REPEATS and DEVICE override the settings below
+#   cp FILES_AT/light-256-speech.safetensors codec/training/snapshot/light-256-speech.safetensors
+#   mv runs/light-256-speech/last.safetensors runs/light-256-speech/last-before-gpu.safetensors  # --resume takes last.safetensors first
+#   cp FILES_AT/log.csv runs/light-256-speech/log-gpu.csv; avfr train light-256-speech --resume  # Adam's moments restart
+# CONFIG, STEPS, BATCH, WORKERS, TRAIN_SECONDS, FPS_BATCHES, FPS_REPEATS and DEVICE override the settings below
 # (a CPU dry run: DEVICE=cpu TRAIN_SECONDS=20 BATCH=2 WORKERS=1 FPS_BATCHES=1 FPS_REPEATS=1).
 set -uo pipefail
-CONFIG=${CONFIG:-light-256-speech-d50}
+CONFIG=${CONFIG:-light-256-speech} STEPS=${STEPS:-40000}
 OUT=${OUT:-/tmp/device-out} RUN=/tmp/$CONFIG-gpu PACK=device_pack
-export BATCH=${BATCH:-32} WORKERS=${WORKERS:-12} TRAIN_SECONDS=${TRAIN_SECONDS:-450} DEVICE=${DEVICE:-cuda} RUN PACK CONFIG
+export BATCH=${BATCH:-32} WORKERS=${WORKERS:-12} TRAIN_SECONDS=${TRAIN_SECONDS:-450} DEVICE=${DEVICE:-cuda} RUN PACK CONFIG STEPS
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 AVFR_CACHE=$PWD/$PACK/cache
 say() { echo "== device_run $(date +%T) (${SECONDS}s): $*"; }
 mkdir -p "$OUT" "$RUN"
@@ -36,7 +37,7 @@ python3 -c 'import os, shutil, yaml
 cfg = yaml.safe_load(open("codec/configs/train/" + os.environ["CONFIG"] + ".yaml"))
 run = os.environ["RUN"]
 shutil.copyfile(cfg["snapshot"], f"{run}/snapshot.safetensors")  # the tree copy stays as it came
-cfg.update(data=os.environ["PACK"], run_dir=run, snapshot=f"{run}/snapshot.safetensors", batch_size=int(os.environ["BATCH"]), num_workers=int(os.environ["WORKERS"]),
+cfg.update(steps=int(os.environ["STEPS"]), data=os.environ["PACK"], run_dir=run, snapshot=f"{run}/snapshot.safetensors", batch_size=int(os.environ["BATCH"]), num_workers=int(os.environ["WORKERS"]),
     threads=None, max_seconds=float(os.environ["TRAIN_SECONDS"]), checkpoint_every=500, sample_every=1000, export_every=100000)
 yaml.safe_dump(cfg, open(f"{run}/gpu.yaml", "w"))' && python3 -m avfr train "$RUN/gpu.yaml" --resume --device "$DEVICE" 2>&1 | tr '\r' '\n' >"$OUT/train.log"
 say "training exited with $? (tail of its log:)"; grep -v "^train: " "$OUT/train.log" | tail -n 5; grep "^train: " "$OUT/train.log" | tail -n 2
