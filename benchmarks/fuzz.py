@@ -56,6 +56,7 @@ MEMORY_BASE = 1024 * 1024
 MEMORY_PER_BYTE = 32
 MAX_INPUT_BYTES = 32 * 1024  # ~5x a seed: room for splices and duplicated records
 UNMUTATED = "seed_or_crossover"
+MUTATION_FAILED = 3  # exit code: one of our mutations raised (a bug in the fuzzer, not a finding)
 PRISTINE_SHARE = 0.3  # inputs mutated from an untouched seed rather than from the corpus entry
 
 
@@ -604,6 +605,15 @@ def fuzz(inputs: int, seed: int, findings_dir: Path, on_done: Callable[[Campaign
         (corpus / name).write_bytes(data)
 
     def mutate(data: bytes, max_size: int, mutator_seed: int) -> bytes:
+        """libFuzzer hangs, rather than failing, when a custom mutator raises: stop it here."""
+        try:
+            return mutate_unguarded(data, max_size, mutator_seed)
+        except BaseException:
+            traceback.print_exc()
+            print(f"fuzz: the mutation {campaign.last_mutation} raised (above): fix it, then run again", file=sys.stderr, flush=True)
+            os._exit(MUTATION_FAILED)
+
+    def mutate_unguarded(data: bytes, max_size: int, mutator_seed: int) -> bytes:
         rng = random.Random(mutator_seed)
         if not data or rng.random() < PRISTINE_SHARE:
             data = rng.choice(pristine)

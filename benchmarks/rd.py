@@ -106,7 +106,7 @@ from benchmarks.metrics.psnr import psnr_frames
 from benchmarks.provenance import git_state, machine, package_versions
 from codec.bitstream.container import AvfrReader
 from codec.bitstream.info import describe_file
-from codec.errors import AvfrError, InputError
+from codec.errors import AvfrError, InputError, Interrupted
 from codec.face_measures import FaceMeasures, FaceTrack, mean_over_clips
 from codec.progress import progress_bar
 from codec.zoo import DEFAULT_MODEL
@@ -891,6 +891,8 @@ def run(cfg: RDConfig, argv: Sequence[str] | None = None) -> dict:
 
             stored = store.load(clip) if cfg.resume else None
             if stored is not None:
+                if cfg.keep_streams is not None and not resumed:
+                    print(f"note: resumed clips' streams are not in {cfg.keep_streams}: they were written by the run that made them", file=sys.stderr)
                 restore_clip(stored, scorer, timing)
                 resumed.append(stored.costs.get("made_at", {}))
                 bar.update(per_point)
@@ -900,7 +902,7 @@ def run(cfg: RDConfig, argv: Sequence[str] | None = None) -> dict:
         bar.close()
         agg = aggregate(results, scorer)
     except KeyboardInterrupt:
-        raise AvfrError(f"interrupted; {len(results)} of {len(clips)} clips are kept in {store.folder}: run again with --resume to go on") from None
+        raise Interrupted(f"interrupted; {len(results)} of {len(clips)} clips are kept in {store.folder}: run again with --resume to go on") from None
     finally:
         scorer.close()
     timing.update({f"{m}_s": s for m, s in scorer.seconds.items()}, total_s=time.perf_counter() - started + timing["resumed_s"])
@@ -1062,7 +1064,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("AVFR_DEBUG"):
             raise
         print(f"error: {err}", file=sys.stderr)
-        return 1
+        return err.exit_code if isinstance(err, Interrupted) else 1
     paths = output_paths(cfg)
     print(markdown(result), end="")
     print("wrote " + ", ".join(str(p) for p in paths.values()))

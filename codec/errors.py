@@ -29,5 +29,11 @@ class ModelError(AvfrError):
     """A model file is missing, unreadable or does not match what the stream needs."""
 
 
+class Interrupted(AvfrError):
+    """The user stopped a long job (Ctrl-C); what it finished is kept, and the line says how to go on."""
+
+    exit_code = 130  # the shell's code for a SIGINT stop
+
+
 class OutputExistsError(AvfrError):
     """An output file exists and --force was not given."""

@@ -16,7 +16,6 @@ checked member once to ``<cache>/extracted/`` under a name that carries its sha2
 from __future__ import annotations
 
 import functools
-import hashlib
 import io
 import os
 from pathlib import Path
@@ -25,6 +24,7 @@ import torch
 
 from codec.errors import ModelError
 from codec.losses.weights import FETCH_HINT, PackageArchive, WeightFile, cache_dir, fetch_archive, read_member
+from codec.model import file_sha256
 
 _WHEEL = ("--only-binary", ":all:")
 DISTS_PYTORCH = PackageArchive("dists-pytorch==0.1", "DISTS_pytorch-0.1-py3-none-any.whl", _WHEEL)
@@ -75,18 +75,10 @@ def fetch_all(dest: Path | None = None) -> list[Path]:
     return paths
 
 
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @functools.lru_cache(maxsize=None)
 def _checked(path: Path, sha256: str) -> bool:
     """Re-hash an extracted file once per process: a file on disk can be replaced behind our back."""
-    return path.is_file() and _sha256_of(path) == sha256
+    return path.is_file() and file_sha256(path) == sha256
 
 
 def extracted_path(name: str, dest: Path | None = None) -> Path:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.fuzz import MUTATIONS, REPO, load_seeds
+from benchmarks.fuzz import MUTATION_FAILED, MUTATIONS, REPO, load_seeds
 
 INPUTS = 1500
 
@@ -24,6 +24,19 @@ def test_a_fuzz_slice_breaks_no_rule(tmp_path: Path) -> None:
     assert set(MUTATIONS) | {"libfuzzer_bytes"} <= set(result["by_mutation"])
     assert result["memory_checked_inputs"] >= INPUTS // 5 and result["refused_with_an_avfr_error"] > 0
     assert (tmp_path / "fuzz.md").read_text().startswith("# Fuzzing the stream readers")
+
+
+def test_a_mutation_that_raises_stops_the_campaign(tmp_path: Path) -> None:
+    """libFuzzer would hang on a raising custom mutator: the campaign exits with its own code."""
+    script = (
+        "import benchmarks.fuzz as f\n"
+        "def broken(rng, data, seeds): raise ValueError('broken mutation')\n"
+        "f.MUTATIONS.clear(); f.MUTATIONS['broken'] = broken\n"
+        f"f.fuzz(50, 1, __import__('pathlib').Path({str(tmp_path)!r}), lambda c: None)\n"
+    )  # fmt: skip
+    run = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert run.returncode == MUTATION_FAILED, run.stderr[-3000:]
+    assert "the mutation broken raised" in run.stderr and "ValueError: broken mutation" in run.stderr
 
 
 def test_the_seeds_are_real_intact_streams() -> None:

@@ -167,6 +167,22 @@ def test_refuses_to_overwrite(smoke: dict, talking_heads: Path, capsys: pytest.C
     assert "--force" in capsys.readouterr().err
 
 
+def test_interrupt_exits_130_and_says_how_to_go_on(smoke: dict, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """Ctrl-C during a clip: the shell's code for an interrupt, and one line naming --resume."""
+    import benchmarks.rd as rd
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rd, "bench_and_store", interrupted)
+    argv = [a if a != str(smoke["out"] / "results") else str(smoke["out"] / "interrupted") for a in smoke["argv"]]
+    argv = [*argv, "--work", str(smoke["out"] / "work-interrupted")]
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert "interrupted; 0 of 2 clips" in err and "--resume" in err
+    assert not (smoke["out"] / "interrupted" / "rd-smoke.json").exists()
+
+
 def resumed_run(smoke: dict, name: str) -> dict:
     argv = [a if a != str(smoke["out"] / "results") else str(smoke["out"] / name) for a in smoke["argv"]]
     assert main([*argv, "--resume"]) == 0
