@@ -221,7 +221,7 @@ def markdown(r: dict) -> str:
     lines = [
         "# Speed per stage",
         "",
-        f"Clip `{r['clip']}`, {r['frames']} frames at 25 fps; light model; {r['threads']} CPU threads; {m['cpu']}, torch {m['torch']}; "
+        f"Clip `{r['clip']}`, {r['frames']} frames at 25 fps; model `{r.get('model', 'light')}`; {r['threads']} CPU threads; {m['cpu']}, torch {m['torch']}; "
         f"load average at start {m['load_average_start'][0]:.2f}; commit {r['git']['commit'][:10]}{' (dirty)' if r['git']['dirty'] else ''}.",
         "",
         "## Sender (CPU)",
@@ -266,7 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.clip.is_file():
         print(f"speed: {args.clip} not found: give a talking-head clip with --clip", file=sys.stderr)
         return 2
-    meta = {"machine": machine(), "versions": package_versions(), "git": git_state()}
+    from codec.zoo import default_model_path
+
+    meta = {"machine": machine(), "versions": package_versions(), "git": git_state(), "model": (args.model or default_model_path()).name}
     r = run(args.clip, args.frames, args.devices.split(","), [int(b) for b in args.batches.split(",")], args.threads, args.model) | meta
     args.out.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(r, indent=2))
