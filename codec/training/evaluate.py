@@ -201,6 +201,7 @@ def evaluate_model(
     audio_ablation: bool = False,
     clip_names: Sequence[str] | None = None,
     mouth_gain: float = 1.0,
+    speech_only: bool = False,
 ) -> dict:
     """``audio_ablation``: also render every clip with speech as if it had none, so the card
     can say whether the audio path changes the picture at all. ``series`` in the result: each
@@ -208,6 +209,8 @@ def evaluate_model(
     model = load_model(model_path).eval()
     lpips = LPIPS("alex").eval()
     faces = FaceMeasures(lpips)
+    if speech_only:
+        clip_names = [c for c in speech_clip_names(data, model.config.image_size) if clip_names is None or c in clip_names]
     clips = dev_clips(data, model.config.image_size, max_frames, clip_names)
     per_clip, series = {}, {}
     for clip in progress_bar(clips, desc="evaluate", unit="clip", disable=not progress):
@@ -295,11 +298,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mouth-gain", type=float, default=1.0, help="analysis: scale the lip keypoints' own motion by this (1: as sent)")
     parser.add_argument("--speech-clips", action="store_true", help="only the dev clips with speech")
     args = parser.parse_args(argv)
-    clips = args.clips
-    if args.speech_clips:
-        clips = [c for c in speech_clip_names(args.data, load_model(args.models[0]).config.image_size) if clips is None or c in clips]
     results = [
-        evaluate_model(m, args.data, args.max_frames, audio_ablation=args.audio_ablation, clip_names=clips, mouth_gain=args.mouth_gain) for m in args.models
+        evaluate_model(
+            m, args.data, args.max_frames, audio_ablation=args.audio_ablation, clip_names=args.clips, mouth_gain=args.mouth_gain, speech_only=args.speech_clips
+        )
+        for m in args.models
     ]
     for r in results:
         print(summary_text(r))
